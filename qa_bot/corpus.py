@@ -1,0 +1,192 @@
+"""Load a folder of abstracts into deduplicated papers with stable ids and every location.
+
+Formats (see shared/CONTRACT.md): seed `.txt` files, one abstract per non-empty line, with
+`translated by ...` marker lines ignored; and `.jsonl` files, one object per line with at least
+`abstract` (`id`, `title`, `url` optional). Files are found recursively and read in path order.
+
+A file that is not UTF-8 is skipped whole, because decoding only its valid lines would load a
+misleading part of it; a malformed line is skipped alone. Both are reported as `CorpusIssue`s
+naming file and line, or raised at once in strict mode. Not handled: other encodings, and
+near-duplicate abstracts (only texts equal up to white space are merged).
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa_bot.errors import CorpusError
+from qa_bot.titles import derive_titles
+
+MARKER_LINE = re.compile(r"^translated by\b", re.IGNORECASE)
+CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+LATIN_LETTER = re.compile(r"[A-Za-z]")
+CONTROL_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SUFFIXES = (".txt", ".jsonl")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int
+
+
+@dataclass(slots=True)
+class Paper:
+    paper_id: str
+    text: str
+    lang: str
+    title: str = ""
+    locations: list[Location] = field(default_factory=list)
+    url: str | None = None
+    given_title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusIssue:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass(slots=True)
+class Corpus:
+    folder: Path
+    papers: list[Paper]
+    issues: list[CorpusIssue]
+    content_hash: str
+    record_count: int
+
+    def by_id(self) -> dict[str, Paper]:
+        return {paper.paper_id: paper for paper in self.papers}
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    text: str
+    location: Location
+    title: str | None = None
+    url: str | None = None
+
+
+def normalize_text(text: str) -> str:
+    return " ".join(text.split())
+
+
+def paper_id_for(text: str) -> str:
+    """Stable id: a hash of the abstract with white space normalised."""
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()[:16]
+
+
+def detect_language(text: str) -> str:
+    """`zh` when Chinese characters make up a fifth of the letters, else `en`."""
+    cjk = len(CJK_CHAR.findall(text))
+    latin = len(LATIN_LETTER.findall(text))
+    return "zh" if cjk and cjk >= 0.2 * (cjk + latin) else "en"
+
+
+def load_corpus(folder: Path, strict: bool = False) -> Corpus:
+    folder = Path(folder)
+    files = corpus_files(folder)
+    digest = hashlib.sha256()
+    records: list[_Record] = []
+    issues: list[CorpusIssue] = []
+    for path in files:
+        name = path.relative_to(folder).as_posix()
+        raw = _read_bytes(path, name)
+        digest.update(f"{name}\0{len(raw)}\0".encode())
+        digest.update(raw)
+        file_records, file_issues = parse_file(name, raw)
+        if strict and file_issues:
+            raise CorpusError(f"{file_issues[0]} (strict mode; fix the line or drop --strict)")
+        records.extend(file_records)
+        issues.extend(file_issues)
+    if not records:
+        raise CorpusError(f"no abstracts found in {folder}: it needs .txt or .jsonl files with one abstract per line")
+    papers = merge_records(records)
+    for paper, title in zip(papers, derive_titles([p.text for p in papers])):
+        paper.title = paper.given_title or title
+    return Corpus(folder, papers, issues, digest.hexdigest(), len(records))
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise CorpusError(f"corpus folder not found: {folder} (pass --corpus DIR or set QA_BOT_CORPUS)")
+    files = sorted(p for p in folder.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+    if not files:
+        raise CorpusError(f"no .txt or .jsonl files in {folder}")
+    return files
+
+
+def _read_bytes(path: Path, name: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"cannot read {name}: {exc.strerror}") from exc
+
+
+def parse_file(name: str, raw: bytes) -> tuple[list[_Record], list[CorpusIssue]]:
+    lines = raw.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    decoded: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            decoded.append(line.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError:
+            return [], [CorpusIssue(name, number, "not valid UTF-8; the whole file was skipped")]
+    parse_line = _parse_jsonl_line if name.endswith(".jsonl") else _parse_txt_line
+    records, issues = [], []
+    for number, text in enumerate(decoded, start=1):
+        if not text.strip():
+            continue
+        location = Location(name, number)
+        try:
+            record = parse_line(text, location)
+        except ValueError as exc:
+            issues.append(CorpusIssue(name, number, str(exc)))
+            continue
+        if record is not None:
+            records.append(record)
+    return records, issues
+
+
+def _parse_txt_line(text: str, location: Location) -> _Record | None:
+    if MARKER_LINE.match(text.strip()):
+        return None
+    if CONTROL_CHAR.search(text):
+        raise ValueError("control characters in the line; skipped")
+    return _Record(text.strip(), location)
+
+
+def _parse_jsonl_line(text: str, location: Location) -> _Record:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg}); skipped") from exc
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object; skipped")
+    abstract = obj.get("abstract")
+    if not isinstance(abstract, str) or not abstract.strip():
+        raise ValueError('no "abstract" text; skipped')
+    for key in ("title", "url"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise ValueError(f'"{key}" must be a string; skipped')
+    return _Record(abstract.strip(), location, obj.get("title") or None, obj.get("url") or None)
+
+
+def merge_records(records: list[_Record]) -> list[Paper]:
+    """One paper per distinct abstract, in order of first appearance, with all its locations."""
+    papers: dict[str, Paper] = {}
+    for record in records:
+        paper_id = paper_id_for(record.text)
+        paper = papers.get(paper_id)
+        if paper is None:
+            paper = Paper(paper_id, record.text, detect_language(record.text))
+            papers[paper_id] = paper
+        paper.locations.append(record.location)
+        paper.given_title = paper.given_title or record.title
+        paper.url = paper.url or record.url
+    return list(papers.values())
