@@ -58,6 +58,14 @@ class Index:
             scores[indices[start:end]] += data[start:end]
         return scores
 
+    def matching(self, terms: list[str]) -> np.ndarray:
+        """Positions of the documents that contain at least one of the terms, in corpus order."""
+        found = np.zeros(len(self.paper_ids), dtype=bool)
+        indptr, indices = self.weights.indptr, self.weights.indices
+        for term in self.term_ids(terms):
+            found[indices[indptr[term] : indptr[term + 1]]] = True
+        return np.flatnonzero(found)
+
 
 def build_index(corpus: Corpus, settings: Settings) -> Index:
     documents = [document_terms(paper.text) for paper in corpus.papers]

@@ -1,0 +1,70 @@
+"""Bilingual retrieval: a query in, the top papers with scores and their best sentence out."""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa_bot.bilingual import document_terms, query_terms
+from qa_bot.corpus import Corpus, Paper, load_corpus
+from qa_bot.errors import BadInputError
+from qa_bot.evidence import best_sentences
+from qa_bot.index import Index, load_or_build
+from qa_bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    paper: Paper
+    score: float
+    snippet: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    elapsed_ms: float
+
+
+class Retriever:
+    def __init__(self, corpus: Corpus, index: Index, from_cache: bool = False):
+        self.corpus = corpus
+        self.index = index
+        self.from_cache = from_cache
+        self.papers = corpus.papers
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Retriever":
+        corpus = load_corpus(settings.corpus, strict=settings.strict)
+        index, from_cache = load_or_build(corpus, settings)
+        return cls(corpus, index, from_cache)
+
+    def search(self, query: str, k: int) -> SearchResult:
+        """The k best papers that share at least one term with the query, best first."""
+        if not query.strip():
+            raise BadInputError("empty query: give a few words to search for")
+        started = time.perf_counter()
+        terms = query_terms(query)
+        scores = self.index.scores(terms)
+        top = top_k(self.index.matching(terms), scores, k)
+        hits = [
+            Hit(rank, self.papers[i], float(scores[i]), self.snippet(terms, self.papers[i]))
+            for rank, i in enumerate(top, start=1)
+        ]
+        return SearchResult(query, hits, (time.perf_counter() - started) * 1000)
+
+    def snippet(self, terms: list[str], paper: Paper) -> str:
+        return best_sentences(terms, paper.text, self.term_weight, document_terms)[0]
+
+    def term_weight(self, term: str) -> float:
+        position = self.index.vocabulary.get(term)
+        return float(self.index.idf[position]) if position is not None else 0.0
+
+
+def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The k candidates with the highest scores, best first; ties keep corpus order."""
+    if len(candidates) > k:
+        candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+    return candidates[np.lexsort((candidates, -scores[candidates]))]

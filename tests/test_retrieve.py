@@ -1,0 +1,64 @@
+import pytest
+
+from qa_bot.errors import BadInputError
+from tests.conftest import paper_with
+
+
+def ranks(retriever, query, k=32):
+    return [hit.paper.paper_id for hit in retriever.search(query, k).hits]
+
+
+@pytest.mark.parametrize("query, key", [
+    ("DOORPING backdoor", "DOORPING"),
+    ("transformer verification on GPUs", "变压器验证"),
+    ("数据集蒸馏 后门攻击", "DOORPING"),
+    ("多GPU平台 图神经网络", "MGG"),
+])
+def test_issue_examples_rank_first(seeds_retriever, query, key):
+    assert ranks(seeds_retriever, query)[0] == paper_with(seeds_retriever, key).paper_id
+
+
+@pytest.mark.parametrize("direction", ["en-en", "en-zh", "zh-en", "zh-zh"])
+def test_every_direction_finds_the_paper_in_the_top_five(seeds_retriever, retrieval_queries, direction):
+    cases = [q for q in retrieval_queries if q["direction"] == direction]
+    assert len(cases) >= 8
+    found_first = 0
+    for case in cases:
+        ranking = ranks(seeds_retriever, case["query"])
+        gold = paper_with(seeds_retriever, case["gold"]).paper_id
+        assert gold in ranking[:5], case["query"]
+        found_first += ranking[0] == gold
+    assert found_first / len(cases) >= 0.75
+
+
+def test_the_query_language_matches_the_paper_language(seeds_retriever):
+    zh_paper = paper_with(seeds_retriever, "变压器验证")
+    en_paper = paper_with(seeds_retriever, "DOORPING")
+    assert zh_paper.lang == "zh" and en_paper.lang == "en"
+
+
+def test_hits_are_ranked_by_score_and_limited_to_k(seeds_retriever):
+    hits = seeds_retriever.search("graph neural networks", 4).hits
+    assert [hit.rank for hit in hits] == [1, 2, 3, 4]
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+
+
+def test_snippet_is_the_best_matching_sentence(seeds_retriever):
+    hit = seeds_retriever.search("DOORPING iteratively updates the triggers", 1).hits[0]
+    assert hit.snippet in hit.paper.text
+    assert "DOORPING iteratively updates the triggers" in hit.snippet
+    assert len(hit.snippet) < len(hit.paper.text) / 3
+
+
+def test_english_question_picks_a_sentence_of_a_chinese_abstract(seeds_retriever):
+    hit = seeds_retriever.search("transformer verification on GPUs", 1).hits[0]
+    assert hit.snippet in hit.paper.text and "GPU" in hit.snippet
+
+
+def test_unknown_words_find_nothing(seeds_retriever):
+    assert seeds_retriever.search("xyzzy plugh", 5).hits == []
+
+
+def test_empty_query_is_bad_input(seeds_retriever):
+    with pytest.raises(BadInputError):
+        seeds_retriever.search("   ", 5)
