@@ -20,7 +20,7 @@ def test_search_json_follows_the_contract():
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["query"] == "DOORPING backdoor"
-    assert len(result["results"]) == 5
+    assert 1 <= len(result["results"]) <= 5
     first = result["results"][0]
     assert set(first) == {"rank", "paper_id", "title", "lang", "score", "locations", "snippet"}
     assert first["rank"] == 1 and first["lang"] == "en" and first["title"].startswith("DOORPING")
