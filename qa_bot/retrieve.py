@@ -37,7 +37,7 @@ class Retriever:
 
     @classmethod
     def open(cls, settings: Settings) -> "Retriever":
-        corpus = load_corpus(settings.corpus, strict=settings.strict)
+        corpus = load_corpus(settings.corpus, strict=settings.strict, cache_dir=settings.cache_dir)
         index, from_cache = load_or_build(corpus, settings)
         return cls(corpus, index, from_cache)
 

@@ -121,3 +121,12 @@ def test_empty_corpus_is_an_error(tmp_path, files, message):
 def test_missing_folder_is_an_error(tmp_path):
     with pytest.raises(CorpusError, match="corpus folder not found"):
         load_corpus(tmp_path / "nope")
+
+
+def test_titles_are_cached_by_content(tmp_path):
+    first = load_corpus(SEEDS, cache_dir=tmp_path)
+    saved = list(tmp_path.glob("titles-*.json"))
+    assert len(saved) == 1
+    assert [p.title for p in load_corpus(SEEDS, cache_dir=tmp_path).papers] == [p.title for p in first.papers]
+    saved[0].write_text("{broken", "utf-8")
+    assert [p.title for p in load_corpus(SEEDS, cache_dir=tmp_path).papers] == [p.title for p in first.papers]
