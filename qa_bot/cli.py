@@ -154,6 +154,10 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("qa-bot: interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader (`| head`) has gone; stop quietly, as other Unix tools do.
+        sys.stderr.close()
+        sys.exit(0)
     except Exception as exc:  # noqa: BLE001 - the contract promises no traceback
         if os.environ.get("QA_BOT_DEBUG"):
             raise

@@ -62,9 +62,6 @@ class Corpus:
     content_hash: str
     record_count: int
 
-    def by_id(self) -> dict[str, Paper]:
-        return {paper.paper_id: paper for paper in self.papers}
-
 
 @dataclass(frozen=True, slots=True)
 class _Record:

@@ -33,7 +33,6 @@ class Retriever:
         self.corpus = corpus
         self.index = index
         self.from_cache = from_cache
-        self.papers = corpus.papers
 
     @classmethod
     def open(cls, settings: Settings) -> "Retriever":
@@ -50,7 +49,7 @@ class Retriever:
         scores = self.index.scores(terms)
         top = top_k(self.index.matching(terms), scores, k)
         hits = [
-            Hit(rank, self.papers[i], float(scores[i]), self.snippet(terms, self.papers[i]))
+            Hit(rank, self.corpus.papers[i], float(scores[i]), self.snippet(terms, self.corpus.papers[i]))
             for rank, i in enumerate(top, start=1)
         ]
         return SearchResult(query, hits, (time.perf_counter() - started) * 1000)

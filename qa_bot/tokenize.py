@@ -64,7 +64,3 @@ def chinese_words(run: str) -> list[str]:
 def chinese_terms(words: list[str]) -> list[str]:
     stops = stop_words("zh")
     return [word for word in words if word not in stops and CJK_CHAR.match(word)]
-
-
-def is_chinese(text: str) -> bool:
-    return CJK_CHAR.search(text) is not None
