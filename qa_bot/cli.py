@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from qa_bot.corpus import CorpusIssue
 from qa_bot.errors import BadInputError, QaBotError
-from qa_bot.retrieve import Retriever, SearchResult
+from qa_bot.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings
 
 MAX_WARNINGS_SHOWN = 10
@@ -70,8 +70,8 @@ def cli():
 def search(query, top_k, as_json, corpus, strict):
     """Rank papers for QUERY (no model needed). Without QUERY, read one query per line."""
     settings = make_settings(corpus=corpus, top_k=top_k, strict=strict)
-    if query is not None and not query.strip():
-        raise BadInputError("empty query: give a few words to search for")
+    if query is not None:
+        require_query(query)  # before the corpus is read, so a typo costs nothing
     retriever = open_retriever(settings)
     queries = [query] if query is not None else read_queries()
     for text in queries:

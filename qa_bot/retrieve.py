@@ -42,8 +42,7 @@ class Retriever:
 
     def search(self, query: str, k: int) -> SearchResult:
         """The k best papers that share at least one term with the query, best first."""
-        if not query.strip():
-            raise BadInputError("empty query: give a few words to search for")
+        require_query(query)
         started = time.perf_counter()
         terms = query_terms(query)
         scores = self.index.scores(terms)
@@ -60,6 +59,11 @@ class Retriever:
     def term_weight(self, term: str) -> float:
         position = self.index.vocabulary.get(term)
         return float(self.index.idf[position]) if position is not None else 0.0
+
+
+def require_query(query: str) -> None:
+    if not query.strip():
+        raise BadInputError("empty query: give a few words to search for")
 
 
 def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
