@@ -93,7 +93,7 @@ def read_queries():
                 return
             yield line
     else:
-        yield from sys.stdin
+        yield from (line.rstrip("\r\n") for line in sys.stdin)
 
 
 def search_json(result: SearchResult) -> str:

@@ -48,7 +48,7 @@ def test_search_text_output_shows_title_locations_and_snippet():
 def test_search_reads_queries_from_a_pipe():
     run = qa_bot("search", "-k", "1", "--json", stdin="DOORPING\n\n数据集蒸馏 后门攻击\n")
     lines = [json.loads(line) for line in run.stdout.splitlines()]
-    assert [line["query"].strip() for line in lines] == ["DOORPING", "数据集蒸馏 后门攻击"]
+    assert [line["query"] for line in lines] == ["DOORPING", "数据集蒸馏 后门攻击"]
     assert lines[0]["results"][0]["paper_id"] == lines[1]["results"][0]["paper_id"]
 
 
