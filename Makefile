@@ -4,17 +4,37 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+# llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores). A default build tunes itself to
+# the CPU it is built on and, on a CPU with AMX, uses llama.cpp's AMX kernels, which segfault here
+# (ggml_backend_amx_mul_mat; llama.cpp issue 20824). So the wheel is built once per clone, for
+# any x86-64 CPU with AVX2, into .wheels/, and installed from there.
+LLAMA_VERSION := 0.3.36
+LLAMA_STAMP := .wheels/.llama-cpp-python-$(LLAMA_VERSION)
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+else
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF
+endif
 
-$(STAMP): pyproject.toml
+.PHONY: run test bench bench-answers clean
+
+$(LLAMA_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	rm -f .wheels/llama_cpp_python-*.whl
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
+		--wheel-dir .wheels llama-cpp-python==$(LLAMA_VERSION)
+	touch $(LLAMA_STAMP)
+
+$(STAMP): pyproject.toml $(LLAMA_STAMP)
+	$(BIN)/pip install --quiet --force-reinstall --no-deps .wheels/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/qa-bot models
 	touch $(STAMP)
 
-## run: install, then search the bundled corpus interactively (the chat UI replaces this later)
+## run: install, then chat with the bundled corpus and default model in the terminal (the browser UI replaces this later)
 run: $(STAMP)
-	$(BIN)/qa-bot search
+	$(BIN)/qa-bot chat
 
 ## test: install, then run the whole test suite
 test: $(STAMP)
@@ -24,5 +44,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_retrieval.py
 
+## bench-answers: answer speed (first token, tokens/s, total) and quality of the default model (README figures)
+bench-answers: $(STAMP)
+	$(BIN)/python scripts/bench_answers.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .wheels build *.egg-info

@@ -107,3 +107,16 @@ def query_terms(text: str) -> list[str]:
         else:
             terms.extend(english_terms(run))
     return terms
+
+
+def term_units(text: str) -> list[frozenset[str]]:
+    """Each content word of the text as the set of index terms that can stand for it: an English
+    word its stem, a Chinese word itself and its glosses. Shared by abstention (how much of a
+    question the corpus covers) and the citation check (how much of a claim its evidence holds)."""
+    units: list[frozenset[str]] = []
+    for is_chinese, run in split_runs(text):
+        if is_chinese:
+            units.extend(frozenset((word, *gloss_terms(word))) for word in dictionary_words(chinese_words(run)))
+        else:
+            units.extend(frozenset((term,)) for term in english_terms(run))
+    return list(dict.fromkeys(units))

@@ -12,8 +12,11 @@ import textwrap
 import click
 from pydantic import ValidationError
 
-from qa_bot.corpus import CorpusIssue
+from qa_bot.answer import Answer, Assistant, remember, require_question
+from qa_bot.conversation import Conversation
+from qa_bot.corpus import CorpusIssue, Location
 from qa_bot.errors import BadInputError, QaBotError
+from qa_bot.llm import PACKAGED_MODELS, open_model, resolve_model_path
 from qa_bot.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings
 
@@ -56,6 +59,13 @@ def strict_option(command):
     )(command)
 
 
+def model_option(command):
+    return click.option(
+        "--model", default=None,
+        help="A GGUF file, or a packaged model: smollm2, gemma3-270m (default: models/*.gguf; env QA_BOT_MODEL).",
+    )(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """qa-bot: ask questions about a collection of paper abstracts, offline."""
@@ -80,13 +90,70 @@ def search(query, top_k, as_json, corpus, strict):
             click.echo(search_json(result) if as_json else format_search(result))
 
 
-def read_queries():
-    """Queries typed at a prompt on a terminal, or one per line from a pipe."""
+@cli.command()
+@click.argument("question")
+@click.option("-k", "top_k", type=click.IntRange(1, 1000), default=None, help="How many papers to retrieve (default 5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON instead of streaming text.")
+@corpus_option
+@model_option
+@strict_option
+def ask(question, top_k, as_json, corpus, model, strict):
+    """Answer QUESTION from the papers, citing them, with a local model."""
+    settings = make_settings(corpus=corpus, top_k=top_k, model=model, strict=strict)
+    require_question(question)
+    assistant = open_assistant(settings)
+    answer_once(assistant, question, None, as_json)
+
+
+@cli.command()
+@click.option("-k", "top_k", type=click.IntRange(1, 1000), default=None, help="How many papers to retrieve (default 5).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per turn (JSONL) instead of text.")
+@corpus_option
+@model_option
+@strict_option
+def chat(top_k, as_json, corpus, model, strict):
+    """A conversation: follow-up questions refer to earlier turns. On a terminal, a prompt; from a
+    pipe, one question per line."""
+    settings = make_settings(corpus=corpus, top_k=top_k, model=model, strict=strict)
+    assistant = open_assistant(settings)
+    conversation = Conversation()
+    for question in read_queries("you> ", "Ask about the papers; an empty line or Ctrl-D quits."):
+        if question.strip():
+            answer_once(assistant, question, conversation, as_json)
+
+
+@cli.command()
+@model_option
+def models(model):
+    """Show the GGUF model that ask/chat would use, placing the default packaged model in models/
+    first if no model is there (the set-up command runs this)."""
+    settings = make_settings(model=model)
+    click.echo(f"model: {resolve_model_path(settings)}")
+    click.echo("packaged (use with --model NAME): " + ", ".join(PACKAGED_MODELS))
+
+
+def open_assistant(settings: Settings) -> Assistant:
+    return Assistant(open_retriever(settings), open_model(settings), settings)
+
+
+def answer_once(assistant: Assistant, question: str, conversation: Conversation | None, as_json: bool) -> None:
+    """Answer one question: the contract's JSON, or the text streamed as it is checked, then its sources."""
+    stream = assistant.ask(question, conversation)
+    for piece in stream:
+        if not as_json:
+            click.echo(piece, nl=False)
+    if conversation is not None:
+        remember(conversation, stream.answer)
+    click.echo(answer_json(stream.answer) if as_json else "\n" + format_sources(stream.answer))
+
+
+def read_queries(prompt: str = "search> ", hint: str = "Type a query and press Enter; an empty line or Ctrl-D quits."):
+    """Lines typed at a prompt on a terminal, or one per line from a pipe."""
     if sys.stdin.isatty():
-        click.echo("Type a query and press Enter; an empty line or Ctrl-D quits.", err=True)
+        click.echo(hint, err=True)
         while True:
             try:
-                line = input("search> ")
+                line = input(prompt)
             except EOFError:
                 return
             if not line.strip():
@@ -94,6 +161,69 @@ def read_queries():
             yield line
     else:
         yield from (line.rstrip("\r\n") for line in sys.stdin)
+
+
+def locations_json(locations: list[Location]) -> list[dict]:
+    return [{"file": loc.file, "line": loc.line} for loc in locations]
+
+
+def answer_json(answer: Answer) -> str:
+    timings = answer.timings
+    return json.dumps(
+        {
+            "question": answer.question,
+            "answer": answer.text,
+            "abstained": answer.abstained,
+            "path": answer.path,
+            "citations": [
+                {
+                    "marker": c.marker,
+                    "paper_id": c.paper.paper_id,
+                    "title": c.paper.title,
+                    "lang": c.paper.lang,
+                    "locations": locations_json(c.paper.locations),
+                    "evidence": c.evidence,
+                }
+                for c in answer.citations
+            ],
+            "sources": [
+                {
+                    "rank": hit.rank,
+                    "paper_id": hit.paper.paper_id,
+                    "title": hit.paper.title,
+                    "score": round(hit.score, 4),
+                    "locations": locations_json(hit.paper.locations),
+                }
+                for hit in answer.hits
+            ],
+            "model": answer.model,
+            "timings_ms": {
+                "retrieval": round(timings.retrieval_ms, 1),
+                "first_token": round(timings.first_token_ms, 1) if timings.first_token_ms is not None else None,
+                "total": round(timings.total_ms, 1),
+            },
+            "query": answer.query,
+            "dropped": answer.dropped,
+        },
+        ensure_ascii=False,
+    )
+
+
+def format_sources(answer: Answer) -> str:
+    if answer.abstained:
+        if not answer.hits:
+            return ""
+        lines = ["Closest papers (not cited):"]
+        lines += [f"  - {hit.paper.title} · {places(hit.paper.locations)}" for hit in answer.hits[:3]]
+        return "\n".join(lines) + "\n"
+    lines = ["Sources:" if answer.path == "generated" else "Sources (quoted: the model's answer did not pass the check):"]
+    for c in answer.citations:
+        lines.append(f"  [{c.marker}] {c.paper.title} [{c.paper.lang}] · {places(c.paper.locations)}")
+    return "\n".join(lines) + "\n"
+
+
+def places(locations: list[Location]) -> str:
+    return ", ".join(f"{loc.file}:{loc.line}" for loc in locations)
 
 
 def search_json(result: SearchResult) -> str:
@@ -107,7 +237,7 @@ def search_json(result: SearchResult) -> str:
                     "title": hit.paper.title,
                     "lang": hit.paper.lang,
                     "score": round(hit.score, 4),
-                    "locations": [{"file": loc.file, "line": loc.line} for loc in hit.paper.locations],
+                    "locations": locations_json(hit.paper.locations),
                     "snippet": hit.snippet,
                 }
                 for hit in result.hits
@@ -123,12 +253,11 @@ def format_search(result: SearchResult) -> str:
     width = min(shutil.get_terminal_size((100, 24)).columns, 120)
     blocks = []
     for hit in result.hits:
-        places = ", ".join(f"{loc.file}:{loc.line}" for loc in hit.paper.locations)
         blocks.append(
             "\n".join(
                 [
                     f"{hit.rank:>2}. {hit.paper.title}",
-                    f"    [{hit.paper.lang}] score {hit.score:.2f} · {places}",
+                    f"    [{hit.paper.lang}] score {hit.score:.2f} · {places(hit.paper.locations)}",
                     textwrap.fill(hit.snippet, width=width, initial_indent="    > ", subsequent_indent="      "),
                 ]
             )

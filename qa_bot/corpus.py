@@ -61,6 +61,16 @@ class Corpus:
     issues: list[CorpusIssue]
     content_hash: str
     record_count: int
+    positions: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.positions = {paper.paper_id: position for position, paper in enumerate(self.papers)}
+
+    def position(self, paper_id: str) -> int:
+        return self.positions[paper_id]
+
+    def paper(self, paper_id: str) -> Paper:
+        return self.papers[self.positions[paper_id]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from qa_bot.corpus import Corpus
 from qa_bot.settings import Settings
 
 # Bump when tokenization changes in a way the package versions below do not show.
-TERMS_VERSION = "1"
+TERMS_VERSION = "2"
 BM25_CLASSES = {"okapi": rank_bm25.BM25Okapi, "plus": rank_bm25.BM25Plus, "l": rank_bm25.BM25L}
 ARRAYS_FILE = "arrays.npz"
 VOCABULARY_FILE = "vocabulary.json"

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa_bot.bilingual import document_terms, query_terms
+from qa_bot.bilingual import document_terms, query_terms, term_units
 from qa_bot.corpus import Corpus, Paper, load_corpus
 from qa_bot.errors import BadInputError
 from qa_bot.evidence import best_sentences
@@ -40,13 +40,15 @@ class Retriever:
         index, from_cache = load_or_build(corpus, settings)
         return cls(corpus, index, from_cache)
 
-    def search(self, query: str, k: int) -> SearchResult:
-        """The k best papers that share at least one term with the query, best first."""
+    def search(self, query: str, k: int, include: tuple[str, ...] = ()) -> SearchResult:
+        """The k best papers that share at least one term with the query, best first; the papers
+        named in `include` (a follow-up's earlier citations) are candidates whatever their terms."""
         require_query(query)
         started = time.perf_counter()
         terms = query_terms(query)
         scores = self.index.scores(terms)
-        top = top_k(self.index.matching(terms), scores, k)
+        candidates = np.union1d(self.index.matching(terms), [self.corpus.position(pid) for pid in include]).astype(int)
+        top = top_k(candidates, scores, k)
         hits = [
             Hit(rank, self.corpus.papers[i], float(scores[i]), self.snippet(terms, self.corpus.papers[i]))
             for rank, i in enumerate(top, start=1)
@@ -54,7 +56,28 @@ class Retriever:
         return SearchResult(query, hits, (time.perf_counter() - started) * 1000)
 
     def snippet(self, terms: list[str], paper: Paper) -> str:
-        return best_sentences(terms, paper.text, self.term_weight, document_terms)[0]
+        return self.best_sentences(terms, paper, 1)[0]
+
+    def best_sentences(self, terms: list[str], paper: Paper, limit: int) -> list[str]:
+        return best_sentences(terms, paper.text, self.term_weight, document_terms, limit)
+
+    def coverage(self, query: str, paper: Paper) -> float:
+        """The share of the query's weight that the paper holds: each query word weighs the IDF of
+        its most common known term (so 论文 weighs no more than its gloss "paper"; a word the corpus
+        never uses weighs the most) and counts when the paper contains one of its terms. Near 0 for
+        a question about something the papers never mention."""
+        paper_terms = set(document_terms(paper.text))
+        total = held = 0.0
+        for unit in term_units(query):
+            weight = min((self.term_weight(term) for term in unit if term in self.index.vocabulary), default=None)
+            weight = self.max_weight if weight is None else weight
+            total += weight
+            held += weight if unit & paper_terms else 0.0
+        return held / total if total else 0.0
+
+    @property
+    def max_weight(self) -> float:
+        return float(self.index.idf.max()) if len(self.index.idf) else 1.0
 
     def term_weight(self, term: str) -> float:
         position = self.index.vocabulary.get(term)

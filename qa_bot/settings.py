@@ -20,6 +20,10 @@ def _default_cache_dir() -> Path:
     return Path(base) / "qa-bot"
 
 
+def _available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_BOT_", extra="forbid", validate_assignment=True)
 
@@ -44,6 +48,32 @@ class Settings(BaseSettings):
     bm25_b: float = Field(default=0.5, ge=0, le=1, description="BM25 length normalisation.")
     bm25_delta: float = Field(default=1.0, ge=0, description="Lower bound added by BM25Plus / BM25L.")
     bm25_epsilon: float = Field(default=0.25, ge=0, description="BM25Okapi floor for negative IDF.")
+
+    model: str | None = Field(
+        default=None,
+        description="A GGUF file, or the name of a packaged model (smollm2, gemma3-270m). "
+        "Default: the first *.gguf in models_dir, else the default packaged model placed there.",
+    )
+    models_dir: Path = Field(default=PROJECT_ROOT / "models", description="Where GGUF files are looked for.")
+    default_model: Literal["smollm2", "gemma3-270m"] = Field(
+        default="smollm2", description="Packaged model used when no GGUF is named or found (see README)."
+    )
+    prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts", description="Prompt template files.")
+    n_threads: int = Field(default_factory=_available_cores, ge=1, description="CPU threads for generation.")
+    n_ctx: int = Field(default=2048, ge=512, description="Model context window in tokens.")
+    max_answer_tokens: int = Field(default=160, ge=8, le=4096, description="Longest answer the model may write.")
+    evidence_papers: int = Field(default=3, ge=1, le=20, description="Retrieved papers whose sentences are evidence.")
+    evidence_sentences: int = Field(default=2, ge=1, le=10, description="Sentences taken from each evidence paper.")
+    evidence_tokens: int = Field(default=400, ge=50, description="Model-token budget for the evidence block.")
+    min_coverage: float = Field(
+        default=0.32, ge=0, le=1,
+        description="Abstain when the best paper holds less than this share of the question's weight "
+        "(calibrated with scripts/calibrate_abstention.py).",
+    )
+    min_support: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Share of a sentence's content words its evidence must hold for the sentence to stay.",
+    )
 
     def index_fingerprint(self) -> str:
         """Hash of every setting that changes what the index contains."""

@@ -1,0 +1,224 @@
+"""From a question to a checked answer: retrieval, evidence, generation, citation check, output.
+
+`Assistant.ask` returns an `AnswerStream`: iterating it runs the pipeline and yields the answer's
+text one checked sentence at a time (a sentence is shown only once the citation check has kept
+it, so what streams is what the final answer says); `.answer` then holds the whole `Answer`.
+Three paths: "generated" (the model's checked sentences), "extractive" (the model wrote nothing
+the evidence supports, so the best evidence sentence is quoted), "abstained" (retrieval found
+nothing relevant enough, and the model is not called).
+"""
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Literal
+
+from qa_bot.bilingual import query_terms
+from qa_bot.cite import CheckedSentence, CitationChecker, answer_sentences, with_marker
+from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
+from qa_bot.corpus import Paper, detect_language
+from qa_bot.errors import BadInputError
+from qa_bot.evidence import Source, numbered_evidence, select_evidence
+from qa_bot.llm import LanguageModel, is_looping, until_repetition
+from qa_bot.prompts import render_prompt
+from qa_bot.retrieve import Hit, Retriever
+from qa_bot.settings import Settings
+
+ABSTENTION = {
+    "en": "The papers in this collection do not cover this question.",
+    "zh": "这批论文没有涉及这个问题。",
+}
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
+
+
+@dataclass(frozen=True)
+class Citation:
+    marker: int
+    paper: Paper
+    evidence: str  # verbatim from the paper's abstract
+
+
+@dataclass(frozen=True)
+class Timings:
+    retrieval_ms: float
+    first_token_ms: float | None  # None when the model was not called
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    path: Literal["generated", "extractive", "abstained"]
+    citations: list[Citation]
+    hits: list[Hit]
+    evidence: list[Source]
+    model: str
+    timings: Timings
+    query: str  # what was searched (the question, joined with earlier turns for a follow-up)
+    generated: str  # what the model wrote, before the check
+    dropped: list[str]  # the model's sentences the check removed
+
+    @property
+    def abstained(self) -> bool:
+        return self.path == "abstained"
+
+
+class AnswerStream:
+    """The answer's checked text, piece by piece; `.answer` is set once iteration has finished."""
+
+    def __init__(self, pieces: Generator[str, None, Answer]):
+        self._pieces = pieces
+        self.answer: Answer | None = None
+
+    def __iter__(self):
+        self.answer = yield from self._pieces
+
+
+class Assistant:
+    """The pipeline, shared by the CLI and the UI: one retriever, one model, one settings object."""
+
+    def __init__(self, retriever: Retriever, model: LanguageModel, settings: Settings):
+        self.retriever = retriever
+        self.model = model
+        self.settings = settings
+
+    def ask(self, question: str, conversation: Conversation | None = None) -> AnswerStream:
+        require_question(question)
+        return AnswerStream(self._answer(question.strip(), conversation))
+
+    def answer(self, question: str, conversation: Conversation | None = None) -> Answer:
+        """The whole answer at once (no streaming), recorded in `conversation` if one is given."""
+        stream = self.ask(question, conversation)
+        for _ in stream:
+            pass
+        if conversation is not None:
+            remember(conversation, stream.answer)
+        return stream.answer
+
+    def _answer(self, question: str, conversation: Conversation | None) -> Generator[str, None, Answer]:
+        started = time.perf_counter()
+        query, hits, relevant = self._retrieve(question, conversation)
+        retrieval_ms = elapsed_ms(started)
+        language = detect_language(question)
+        if not relevant:
+            yield ABSTENTION[language]
+            return Answer(
+                question, ABSTENTION[language], "abstained", [], hits, [], self.model.name,
+                Timings(retrieval_ms, None, elapsed_ms(started)), query, "", [],
+            )
+        terms = query_terms(query)
+        sources = select_evidence(
+            [(hit.paper, hit.score) for hit in hits[: self.settings.evidence_papers]],
+            lambda paper, count: self.retriever.best_sentences(terms, paper, count),
+            self.model.count_tokens,
+            self.settings.evidence_sentences,
+            self.settings.evidence_tokens,
+        )
+        messages = self._messages(question, sources)
+        checker = CitationChecker(sources, self.settings.min_support)
+        generated, checked_count, first_token_ms = "", 0, None
+        for piece in until_repetition(self.model.stream(messages, self.settings.max_answer_tokens)):
+            first_token_ms = first_token_ms or elapsed_ms(started)
+            generated += piece
+            # The last sentence may still grow (or gain its marker) until the next one begins.
+            complete = answer_sentences(generated)[:-1]
+            for sentence in complete[checked_count:]:
+                yield from shown(checker.check(sentence), checker.kept)
+            checked_count = max(checked_count, len(complete))
+        rest = answer_sentences(generated)[checked_count:]
+        for sentence in rest[:-1] if is_looping(generated) else rest:  # a loop's last sentence is cut off
+            yield from shown(checker.check(sentence), checker.kept)
+        path, kept = "generated", checker.kept
+        if not kept:
+            path, kept = "extractive", extractive(sources)
+            yield kept[0].text
+        text = "".join(separator_before(kept, i) + sentence.text for i, sentence in enumerate(kept))
+        return Answer(
+            question, text, path, citations_for(kept, sources), hits, sources, self.model.name,
+            Timings(retrieval_ms, first_token_ms, elapsed_ms(started)), query, generated, checker.dropped,
+        )
+
+    def _retrieve(self, question: str, conversation: Conversation | None) -> tuple[str, list[Hit], bool]:
+        """The search text, the papers found (best first), and whether they cover the question
+        well enough to answer it (if not, they are only the closest papers)."""
+        k = self.settings.top_k
+        alone = self.retriever.search(question, k).hits
+        covered = bool(alone) and self._covers(question, alone[0].paper)
+        followup = followup_query(question, conversation)
+        if followup and (refers_back(question) or not covered):
+            query, carried_ids = followup
+            hits = self.retriever.search(query, k, include=carried_ids).hits
+            if any(self._covers(question, paper) for paper in self._papers(hits[:1], carried_ids)):
+                return query, hits, True
+        return question, alone, covered
+
+    def _covers(self, question: str, paper: Paper) -> bool:
+        return self.retriever.coverage(question, paper) >= self.settings.min_coverage
+
+    def _papers(self, hits: list[Hit], paper_ids: tuple[str, ...]) -> list[Paper]:
+        return [hit.paper for hit in hits] + [self.retriever.corpus.paper(paper_id) for paper_id in paper_ids]
+
+    def _messages(self, question: str, sources: list[Source]) -> list[dict[str, str]]:
+        folder = self.settings.prompts_dir
+        user = render_prompt(
+            folder, "answer", evidence=numbered_evidence(sources), question=question,
+            language=LANGUAGE_NAMES[detect_language(question)],
+        )
+        return [{"role": "system", "content": render_prompt(folder, "system")}, {"role": "user", "content": user}]
+
+    def prompt_messages(self, answer: "Answer") -> list[dict[str, str]]:
+        """The messages the model was given for `answer` (for benchmarks against the raw model)."""
+        return self._messages(answer.question, answer.evidence)
+
+
+def shown(sentence: CheckedSentence | None, kept: list[CheckedSentence]):
+    """A sentence the check kept, as it is streamed (the last of `kept`)."""
+    if sentence is not None:
+        yield separator_before(kept, len(kept) - 1) + sentence.text
+
+
+def separator_before(kept: list[CheckedSentence], position: int) -> str:
+    """No space at the start, nor after a sentence that ends in Chinese punctuation."""
+    if position == 0 or kept[position - 1].text.endswith(("。", "！", "？", "；")):
+        return ""
+    return " "
+
+
+def extractive(sources: list[Source]) -> list[CheckedSentence]:
+    """The best evidence sentence, quoted with its marker: the answer when the model's is unusable."""
+    best = sources[0]
+    sentence = best.best_sentence
+    return [CheckedSentence(with_marker(sentence, best.marker), sentence, best.marker, sentence)]
+
+
+def citations_for(kept: list[CheckedSentence], sources: list[Source]) -> list[Citation]:
+    """One citation per marker used, quoting the stretch of the abstract that holds its evidence."""
+    by_marker = {source.marker: source for source in sources}
+    citations = []
+    for marker in sorted({sentence.marker for sentence in kept}):
+        paper = by_marker[marker].paper
+        quoted = [sentence.evidence for sentence in kept if sentence.marker == marker]
+        citations.append(Citation(marker, paper, enclosing_span(paper.text, quoted)))
+    return citations
+
+
+def enclosing_span(text: str, parts: list[str]) -> str:
+    """The part of `text` from the first to the last of `parts` (each a substring of it)."""
+    starts = [text.index(part) for part in parts]
+    ends = [start + len(part) for start, part in zip(starts, parts)]
+    return text[min(starts) : max(ends)]
+
+
+def remember(conversation: Conversation, answer: Answer) -> None:
+    cited = tuple(citation.paper.paper_id for citation in answer.citations)
+    conversation.turns.append(Turn(answer.question, answer.query, cited))
+
+
+def require_question(question: str) -> None:
+    if not question.strip():
+        raise BadInputError("empty question: ask something about the papers")
+
+
+def elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,148 @@
+"""The citation check: every sentence of an answer must be supported by the evidence it cites.
+
+A sentence is supported by a source when every number and every name (acronym, CamelCase or
+letter-digit token) it states appears in that source's evidence, and enough of its content words
+do too (`min_support`, the share of its words, through the bilingual terms, so an English claim
+can be checked against a Chinese abstract). The threshold is calibrated on the labelled cases of
+`tests/data/support_cases.jsonl` (see README, Answers).
+
+Repairs, in order: a marker naming a source that was not given is removed; a sentence that its
+markers do not support but another source does gets that source's marker instead; a supported
+sentence with no marker gets the marker of its best-supporting source; any other sentence is
+dropped, as are questions (a small model echoes the prompt) and repeats of a sentence already kept.
+"""
+
+import re
+from dataclasses import dataclass
+
+from qa_bot.bilingual import document_terms, term_units
+from qa_bot.evidence import Source
+
+MARKER_TEXT = r"[\[【]\d+(?:\s*[,，、;]\s*\d+)*[\]】]"
+MARKER = re.compile(r"\s*[\[【](\d+(?:\s*[,，、;]\s*\d+)*)[\]】]")
+# A sentence ends at . ! ? (not inside 93.1), at Chinese end punctuation, or at a line break; the
+# markers written right after the end, on the same line, belong to it ("... users. [1]").
+ANSWER_SENTENCE = re.compile(
+    rf"\S.*?(?:(?:[.!?](?=[\s\[【]|$)|[。！？；])(?:[ \t]*{MARKER_TEXT})*|(?=\n)|$)", re.DOTALL
+)
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+NAME = re.compile(r"(?<![A-Za-z0-9-])(?=[A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*[A-Z0-9])[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]")
+# What a small model puts before a sentence: a bullet, a list number, a label echoing the prompt.
+LEAD_IN = re.compile(r"^(?:[-*•]\s*|\d+[.)]\s+|(?:answer|question|答案|回答)\s*[:：]\s*)+", re.IGNORECASE)
+QUESTION_END = re.compile(r"[?？]\s*$")
+MIN_WORDS = 1  # non-numeric content words a claim needs: "1." or "10,199." says nothing checkable
+TRAILING_PUNCTUATION = re.compile(r"[\s.!?。！？；;:：]*$")
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Support:
+    missing_facts: tuple[str, ...]  # numbers and names of the claim that the evidence lacks
+    overlap: float  # share of the claim's content words the evidence holds
+
+    def enough(self, min_support: float) -> bool:
+        return not self.missing_facts and self.overlap >= min_support
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    text: str  # as shown: the claim with its (repaired) marker
+    claim: str  # the sentence without markers
+    marker: int
+    evidence: str  # the source sentence that supports it best
+
+
+def answer_sentences(text: str) -> list[str]:
+    """The answer's sentences, each with the markers written after it ("... users. [1]" included)."""
+    return [s.strip() for s in ANSWER_SENTENCE.findall(text) if s.strip()]
+
+
+def markers_of(sentence: str) -> list[int]:
+    return [int(n) for group in MARKER.findall(sentence) for n in re.split(r"[,，、;\s]+", group) if n]
+
+
+def claim_of(sentence: str) -> str:
+    return LEAD_IN.sub("", MARKER.sub("", sentence).strip()).strip()
+
+
+def facts_of(claim: str) -> list[str]:
+    """The numbers and names a claim states: what a small model most often gets wrong."""
+    return [normalize_number(n) for n in NUMBER.findall(claim)] + [strip_plural(n) for n in NAME.findall(claim)]
+
+
+def normalize_number(number: str) -> str:
+    """"7,526" and "7526" are the same number; "1.5" keeps its decimal point."""
+    return re.sub(r",(?=\d{3}\b)", "", number)
+
+
+def strip_plural(name: str) -> str:
+    return name[:-1] if re.fullmatch(r"[A-Z0-9-]+s", name) else name
+
+
+def support(claim: str, evidence: str) -> Support:
+    evidence_numbers = {normalize_number(n) for n in NUMBER.findall(evidence)}
+    evidence_lower = evidence.lower()
+    missing = tuple(
+        fact
+        for fact in facts_of(claim)
+        if (fact not in evidence_numbers if fact[0].isdigit() else fact.lower() not in evidence_lower)
+    )
+    units = term_units(claim)
+    if sum(1 for unit in units if not all(term.isdigit() for term in unit)) < MIN_WORDS:
+        return Support(missing, 0.0)
+    evidence_terms = set(document_terms(evidence))
+    return Support(missing, sum(1 for unit in units if unit & evidence_terms) / len(units))
+
+
+class CitationChecker:
+    """Checks an answer's sentences one at a time (so an answer can be checked while it streams),
+    keeping the supported ones with repaired markers."""
+
+    def __init__(self, sources: list[Source], min_support: float):
+        self.by_marker = {source.marker: source for source in sources}
+        self.min_support = min_support
+        self.kept: list[CheckedSentence] = []
+        self.dropped: list[str] = []
+
+    def check(self, sentence: str) -> CheckedSentence | None:
+        claim = claim_of(sentence)
+        marker = None
+        if not QUESTION_END.search(claim) and all(claim != earlier.claim for earlier in self.kept):
+            marker = supporting_marker(claim, markers_of(sentence), self.by_marker, self.min_support)
+        if marker is None:
+            self.dropped.append(sentence)
+            return None
+        checked = CheckedSentence(with_marker(claim, marker), claim, marker, best_evidence(claim, self.by_marker[marker]))
+        self.kept.append(checked)
+        return checked
+
+
+def check_answer(text: str, sources: list[Source], min_support: float) -> CitationChecker:
+    checker = CitationChecker(sources, min_support)
+    for sentence in answer_sentences(text):
+        checker.check(sentence)
+    return checker
+
+
+def supporting_marker(claim: str, markers: list[int], by_marker: dict[int, Source], min_support: float) -> int | None:
+    """The first cited source that supports the claim; else the given source that supports it best."""
+    for marker in markers:
+        if marker in by_marker and support(claim, by_marker[marker].text).enough(min_support):
+            return marker
+    scored = [(support(claim, source.text), marker) for marker, source in by_marker.items()]
+    supported = [(s.overlap, -marker) for s, marker in scored if s.enough(min_support)]
+    return -max(supported)[1] if supported else None
+
+
+def best_evidence(claim: str, source: Source) -> str:
+    """The source sentence that holds most of the claim: what the citation quotes."""
+    return max(source.sentences, key=lambda sentence: support(claim, sentence).overlap)
+
+
+def with_marker(claim: str, marker: int) -> str:
+    """"X has 5 users" -> "X has 5 users [1]."; Chinese gets its own full stop and no space."""
+    body = TRAILING_PUNCTUATION.sub("", claim)
+    ending = claim[len(body) :].strip()
+    if CJK.search(body):
+        return f"{body}[{marker}]{ending or '。'}"
+    return f"{body} [{marker}]{ending[:1] or '.'}"

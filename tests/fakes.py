@@ -1,0 +1,35 @@
+"""Test doubles for the pipeline's stages."""
+
+import itertools
+import threading
+from collections.abc import Iterator
+
+
+class FakeModel:
+    """A stand-in for the language model: replies with scripted texts in turn (the last one again
+    once they run out), word by word, and keeps the messages it was given. `endless=True` repeats
+    each reply forever, as a looping small model does."""
+
+    def __init__(self, *replies: str, name: str = "fake.gguf", endless: bool = False):
+        self.name = name
+        self.replies = list(replies)
+        self.endless = endless
+        self.prompts: list[list[dict[str, str]]] = []
+        self.pieces_sent = 0
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + sum(1 for char in text if ord(char) > 0x2E80)
+
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
+        with self._lock:
+            self.prompts.append(messages)
+            reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+            words = reply.split(" ")
+            pieces = itertools.cycle(words) if self.endless else iter(words)
+            for piece in itertools.islice(pieces, max_tokens):
+                self.pieces_sent += 1
+                yield piece if self.pieces_sent == 1 else " " + piece

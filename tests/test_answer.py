@@ -1,0 +1,128 @@
+"""The answer pipeline with a fake model: paths, the contract, abstention, follow-ups, bad output."""
+
+import json
+
+import pytest
+
+from qa_bot.answer import ABSTENTION, Assistant, remember
+from qa_bot.cli import answer_json
+from qa_bot.conversation import Conversation
+from qa_bot.errors import BadInputError
+from qa_bot.settings import Settings
+from tests.conftest import SEEDS, paper_with
+from tests.contract import assert_contract
+from tests.fakes import FakeModel
+
+MGTAB = "10,199 expert-annotated"
+MGG = "MGG探讨了"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(corpus=SEEDS, cache_dir=tmp_path / "cache")
+
+
+def ask(retriever, settings, model, question, conversation=None):
+    assistant = Assistant(retriever, model, settings)
+    stream = assistant.ask(question, conversation)
+    streamed = "".join(stream)
+    answer = stream.answer
+    if conversation is not None:
+        remember(conversation, answer)
+    contract = json.loads(answer_json(answer))
+    assert_contract(contract, {p.paper_id: p.text for p in retriever.corpus.papers})
+    assert streamed == answer.text, "what streams is what the answer says"
+    return answer, contract
+
+
+def test_a_supported_answer_is_kept_with_its_citation(seeds_retriever, settings):
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].")
+    answer, contract = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    assert answer.path == "generated"
+    assert contract["answer"] == "MGTAB contains 10,199 expert-annotated users [1]."
+    assert contract["citations"][0]["paper_id"] == paper_with(seeds_retriever, MGTAB).paper_id
+    assert "10,199" in contract["citations"][0]["evidence"]
+
+
+def test_the_model_sees_numbered_evidence_sentences_not_whole_abstracts(seeds_retriever, settings):
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].")
+    ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    prompt = model.prompts[0][-1]["content"]
+    assert "[1] " in prompt and "10,199 expert-annotated users" in prompt
+    assert paper_with(seeds_retriever, MGTAB).text not in prompt
+
+
+def test_the_evidence_stays_within_its_token_budget(seeds_retriever, settings):
+    settings.evidence_tokens = 60
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].")
+    answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    assert sum(model.count_tokens(f"[{s.marker}] {s.text}") for s in answer.evidence[1:]) <= 60
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "MGTAB contains 99,999 expert-annotated users [1].",  # a number the evidence does not hold
+        "",  # nothing at all
+        "%%% ### ... 1.1.1 @@",  # garbage
+    ],
+)
+def test_an_unusable_reply_falls_back_to_quoting_the_evidence(seeds_retriever, settings, reply):
+    answer, contract = ask(seeds_retriever, settings, FakeModel(reply), "How many expert-annotated users does MGTAB contain?")
+    assert answer.path == "extractive" and contract["path"] == "extractive"
+    assert "99,999" not in contract["answer"]
+    quoted = contract["answer"].removesuffix(" [1].")
+    assert quoted.rstrip(".") in paper_with(seeds_retriever, MGTAB).text
+
+
+def test_endless_repetition_is_stopped_early(seeds_retriever, settings):
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].", endless=True)
+    answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    assert model.pieces_sent < settings.max_answer_tokens / 2
+    assert answer.text == "MGTAB contains 10,199 expert-annotated users [1]."
+
+
+def test_an_english_question_cites_a_chinese_only_paper(seeds_retriever, settings):
+    model = FakeModel("MGG is 7.38 times faster than the DGCL framework [1].")
+    answer, contract = ask(seeds_retriever, settings, model, "How much faster is MGG than the DGCL framework?")
+    assert answer.path == "generated"
+    assert contract["citations"][0]["paper_id"] == paper_with(seeds_retriever, MGG).paper_id
+    assert contract["citations"][0]["lang"] == "zh"
+
+
+@pytest.mark.parametrize(
+    "question, language",
+    [("What is the capital of France?", "en"), ("Who won the 2018 FIFA World Cup?", "en"), ("气候变化对珊瑚礁有什么影响？", "zh")],
+)
+def test_out_of_corpus_questions_are_declined_without_calling_the_model(seeds_retriever, settings, question, language):
+    model = FakeModel("Paris is the capital of France [1].")
+    answer, contract = ask(seeds_retriever, settings, model, question)
+    assert contract["abstained"] is True and contract["citations"] == []
+    assert contract["answer"] == ABSTENTION[language]
+    assert model.prompts == []
+
+
+def test_a_followup_is_answered_from_the_paper_of_the_previous_turn(seeds_retriever, settings):
+    conversation = Conversation()
+    model = FakeModel(
+        "MGTAB is a graph-based Twitter account detection benchmark [1].",
+        "It contains 10,199 expert-annotated users [1].",
+    )
+    ask(seeds_retriever, settings, model, "What is MGTAB?", conversation)
+    answer, contract = ask(seeds_retriever, settings, model, "How many expert-annotated users does it contain?", conversation)
+    assert answer.query != answer.question  # searched together with the earlier turn
+    assert contract["citations"][0]["paper_id"] == paper_with(seeds_retriever, MGTAB).paper_id
+    assert "10,199" in model.prompts[1][-1]["content"]
+
+
+def test_a_new_topic_in_a_conversation_is_not_mixed_with_the_previous_one(seeds_retriever, settings):
+    conversation = Conversation()
+    model = FakeModel("MGTAB is a graph-based Twitter account detection benchmark [1].")
+    ask(seeds_retriever, settings, model, "What is MGTAB?", conversation)
+    answer, _ = ask(seeds_retriever, settings, model, "What is the capital of France?", conversation)
+    assert answer.abstained
+
+
+def test_an_empty_question_is_bad_input(seeds_retriever, settings):
+    with pytest.raises(BadInputError):
+        Assistant(seeds_retriever, FakeModel("x"), settings).ask("   ")

@@ -1,0 +1,96 @@
+"""The citation check on hand-made cases: every sentence kept is supported by the source it cites."""
+
+from qa_bot.cite import answer_sentences, check_answer, facts_of, support, with_marker
+from qa_bot.corpus import Paper
+from qa_bot.evidence import Source
+
+MGTAB = "MGTAB contains 10,199 expert-annotated users and 7 types of relationships."
+CMT = "CMT obtains 73.0% NDS on nuScenes benchmark."
+MGG_ZH = "全面的实验表明,MGG平均比DGCL框架快7.38倍。"
+MIN_SUPPORT = 0.5
+
+
+def source(marker: int, text: str, lang: str = "en") -> Source:
+    paper = Paper(f"p{marker}", text, lang, f"title {marker}", [], None, None)
+    return Source(marker, paper, 1.0, [text], text)
+
+
+SOURCES = [source(1, MGTAB), source(2, CMT), source(3, MGG_ZH, "zh")]
+
+
+def kept(answer: str) -> list[str]:
+    return [sentence.text for sentence in check_answer(answer, SOURCES, MIN_SUPPORT).kept]
+
+
+def test_a_supported_sentence_keeps_its_marker():
+    assert kept("MGTAB contains 10,199 expert-annotated users [1].") == ["MGTAB contains 10,199 expert-annotated users [1]."]
+
+
+def test_a_sentence_with_a_number_its_evidence_lacks_is_dropped():
+    checker = check_answer("MGTAB contains 12,000 expert-annotated users [1].", SOURCES, MIN_SUPPORT)
+    assert checker.kept == []
+    assert checker.dropped == ["MGTAB contains 12,000 expert-annotated users [1]."]
+
+
+def test_a_name_the_evidence_lacks_is_a_missing_fact():
+    assert support("TinyMIM contains 10,199 expert-annotated users", MGTAB).missing_facts == ("TinyMIM",)
+
+
+def test_the_same_number_written_without_a_thousands_separator_is_supported():
+    assert kept("MGTAB has 10199 expert-annotated users [1].") == ["MGTAB has 10199 expert-annotated users [1]."]
+
+
+def test_a_wrong_marker_is_replaced_by_the_supporting_source():
+    assert kept("CMT obtains 73.0% NDS on nuScenes [1].") == ["CMT obtains 73.0% NDS on nuScenes [2]."]
+
+
+def test_a_missing_marker_is_added():
+    assert kept("CMT obtains 73.0% NDS on nuScenes.") == ["CMT obtains 73.0% NDS on nuScenes [2]."]
+
+
+def test_a_marker_out_of_range_is_removed_and_the_sentence_recited():
+    assert kept("CMT obtains 73.0% NDS on nuScenes [7].") == ["CMT obtains 73.0% NDS on nuScenes [2]."]
+
+
+def test_a_sentence_no_source_supports_is_dropped():
+    assert kept("Transformers are widely used in speech recognition today [1].") == []
+
+
+def test_chinese_sentences_are_checked_and_marked_the_chinese_way():
+    assert kept("MGG比DGCL框架快7.38倍。") == ["MGG比DGCL框架快7.38倍[3]。"]
+    assert kept("MGG比DGCL框架快9.5倍[3]。") == []
+
+
+def test_an_english_claim_is_supported_by_a_chinese_source():
+    assert kept("MGG is 7.38 times faster than the DGCL framework.") == ["MGG is 7.38 times faster than the DGCL framework [3]."]
+
+
+def test_echoed_questions_labels_and_repeats_are_not_kept():
+    answer = (
+        "Question: How many users does MGTAB contain?\n"
+        "Answer: MGTAB contains 10,199 expert-annotated users. [1]\n"
+        "MGTAB contains 10,199 expert-annotated users. [1]"
+    )
+    assert kept(answer) == ["MGTAB contains 10,199 expert-annotated users [1]."]
+
+
+def test_a_bare_number_says_nothing_checkable():
+    assert kept("1. 1.1.1.1") == []
+
+
+def test_sentences_keep_markers_written_after_their_full_stop():
+    text = "MGTAB has 7 types. [1] CMT reaches 73.0% NDS [2].\n[3] MGG is fast"
+    assert answer_sentences(text) == ["MGTAB has 7 types. [1]", "CMT reaches 73.0% NDS [2].", "[3] MGG is fast"]
+
+
+def test_decimal_points_do_not_end_a_sentence():
+    assert answer_sentences("It reaches 93.1% accuracy. Next.") == ["It reaches 93.1% accuracy.", "Next."]
+
+
+def test_facts_are_numbers_and_names():
+    assert facts_of("TinyMIM reaches 79.6% on ImageNet-1K with 10,199 GNNs") == ["79.6", "1", "10199", "TinyMIM", "ImageNet-1K", "GNN"]
+
+
+def test_with_marker_puts_the_marker_before_the_full_stop():
+    assert with_marker("It works.", 2) == "It works [2]."
+    assert with_marker("它有效", 1) == "它有效[1]。"
