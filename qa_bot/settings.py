@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     )
     models_dir: Path = Field(default=PROJECT_ROOT / "models", description="Where GGUF files are looked for.")
     default_model: Literal["smollm2", "gemma3-270m"] = Field(
-        default="smollm2", description="Packaged model used when no GGUF is named or found (see README)."
+        default="gemma3-270m", description="Packaged model used when no GGUF is named or found (see README)."
     )
     prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts", description="Prompt template files.")
     n_threads: int = Field(default_factory=_available_cores, ge=1, description="CPU threads for generation.")
