@@ -3,8 +3,8 @@
 A sentence is supported by a source when every number and every name (acronym, CamelCase or
 letter-digit token) it states appears in that source's evidence, and enough of its content words
 do too (`min_support`, the share of its words, through the bilingual terms, so an English claim
-can be checked against a Chinese abstract). The threshold is calibrated on the labelled cases of
-`tests/data/support_cases.jsonl` (see README, Answers).
+can be checked against a Chinese abstract). The default 0.5 is set by hand against the cases of
+tests/test_cite.py, not yet calibrated on a labelled set.
 
 Repairs, in order: a marker naming a source that was not given is removed; a sentence that its
 markers do not support but another source does gets that source's marker instead; a supported
