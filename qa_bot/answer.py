@@ -88,15 +88,20 @@ class Assistant:
         return AnswerStream(self._answer(question.strip(), conversation))
 
     def answer(self, question: str, conversation: Conversation | None = None) -> Answer:
-        """The whole answer at once (no streaming), recorded in `conversation` if one is given."""
+        """The whole answer at once (no streaming)."""
         stream = self.ask(question, conversation)
         for _ in stream:
             pass
-        if conversation is not None:
-            remember(conversation, stream.answer)
         return stream.answer
 
     def _answer(self, question: str, conversation: Conversation | None) -> Generator[str, None, Answer]:
+        """The pipeline; the finished turn is recorded in `conversation`, when one is given."""
+        answer = yield from self._pipeline(question, conversation)
+        if conversation is not None:
+            remember(conversation, answer)
+        return answer
+
+    def _pipeline(self, question: str, conversation: Conversation | None) -> Generator[str, None, Answer]:
         started = time.perf_counter()
         query, hits, relevant = self._retrieve(question, conversation)
         retrieval_ms = elapsed_ms(started)

@@ -14,12 +14,14 @@ dropped, as are questions (a small model echoes the prompt) and repeats of a sen
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from qa_bot.bilingual import document_terms, term_units
 from qa_bot.evidence import Source
 
-MARKER_TEXT = r"[\[【]\d+(?:\s*[,，、;]\s*\d+)*[\]】]"
-MARKER = re.compile(r"\s*[\[【](\d+(?:\s*[,，、;]\s*\d+)*)[\]】]")
+MARKER_NUMBERS = r"\d+(?:\s*[,，、;]\s*\d+)*"  # [1], [1, 2], 【1】
+MARKER_TEXT = rf"[\[【]{MARKER_NUMBERS}[\]】]"
+MARKER = re.compile(rf"\s*[\[【]({MARKER_NUMBERS})[\]】]")
 # A sentence ends at . ! ? (not inside 93.1), at Chinese end punctuation, or at a line break; the
 # markers written right after the end, on the same line, belong to it ("... users. [1]").
 ANSWER_SENTENCE = re.compile(
@@ -79,9 +81,16 @@ def strip_plural(name: str) -> str:
     return name[:-1] if re.fullmatch(r"[A-Z0-9-]+s", name) else name
 
 
+@lru_cache(maxsize=1024)
+def evidence_profile(evidence: str) -> tuple[frozenset[str], str, frozenset[str]]:
+    """The evidence's numbers, lower-cased text and terms: the same few sources are checked against
+    every sentence of an answer, so they are tokenized once."""
+    numbers = frozenset(normalize_number(n) for n in NUMBER.findall(evidence))
+    return numbers, evidence.lower(), frozenset(document_terms(evidence))
+
+
 def support(claim: str, evidence: str) -> Support:
-    evidence_numbers = {normalize_number(n) for n in NUMBER.findall(evidence)}
-    evidence_lower = evidence.lower()
+    evidence_numbers, evidence_lower, evidence_terms = evidence_profile(evidence)
     missing = tuple(
         fact
         for fact in facts_of(claim)
@@ -90,7 +99,6 @@ def support(claim: str, evidence: str) -> Support:
     units = term_units(claim)
     if sum(1 for unit in units if not all(term.isdigit() for term in unit)) < MIN_WORDS:
         return Support(missing, 0.0)
-    evidence_terms = set(document_terms(evidence))
     return Support(missing, sum(1 for unit in units if unit & evidence_terms) / len(units))
 
 

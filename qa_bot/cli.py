@@ -12,7 +12,7 @@ import textwrap
 import click
 from pydantic import ValidationError
 
-from qa_bot.answer import Answer, Assistant, remember, require_question
+from qa_bot.answer import Answer, Assistant, require_question
 from qa_bot.conversation import Conversation
 from qa_bot.corpus import CorpusIssue, Location
 from qa_bot.errors import BadInputError, QaBotError
@@ -142,8 +142,6 @@ def answer_once(assistant: Assistant, question: str, conversation: Conversation 
     for piece in stream:
         if not as_json:
             click.echo(piece, nl=False)
-    if conversation is not None:
-        remember(conversation, stream.answer)
     click.echo(answer_json(stream.answer) if as_json else "\n" + format_sources(stream.answer))
 
 

@@ -14,12 +14,12 @@ import os
 import shutil
 import tempfile
 import threading
-from itertools import chain
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module, resources
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
@@ -43,10 +43,6 @@ class LanguageModel(Protocol):
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
         """The reply to `messages` ({"role", "content"} dicts), piece by piece, greedily decoded."""
-        ...
-
-    def busy(self) -> bool:
-        """True while another caller's generation holds the model."""
         ...
 
 
@@ -129,16 +125,12 @@ class LlamaModel:
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"llama.cpp cannot load {path}: {exc}") from None
         self.name = path.name
-        self.path = path
         self.has_chat_template = bool(self._llama.metadata.get("tokenizer.chat_template"))
         self._prompts_dir = prompts_dir
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def busy(self) -> bool:
-        return self._lock.locked()
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
         with self._lock:
@@ -206,7 +198,6 @@ def load_model(path: Path, n_threads: int, n_ctx: int, prompts_dir: Path) -> Lla
 
 def open_model(settings: Settings) -> LlamaModel:
     return load_model(resolve_model_path(settings).resolve(), settings.n_threads, settings.n_ctx, settings.prompts_dir)
-
 
 
 def is_looping(text: str, window: int = 24, repeats: int = 3) -> bool:

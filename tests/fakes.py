@@ -1,7 +1,6 @@
 """Test doubles for the pipeline's stages."""
 
 import itertools
-import threading
 from collections.abc import Iterator
 
 
@@ -16,20 +15,15 @@ class FakeModel:
         self.endless = endless
         self.prompts: list[list[dict[str, str]]] = []
         self.pieces_sent = 0
-        self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + sum(1 for char in text if ord(char) > 0x2E80)
 
-    def busy(self) -> bool:
-        return self._lock.locked()
-
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
-        with self._lock:
-            self.prompts.append(messages)
-            reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-            words = reply.split(" ")
-            pieces = itertools.cycle(words) if self.endless else iter(words)
-            for piece in itertools.islice(pieces, max_tokens):
-                self.pieces_sent += 1
-                yield piece if self.pieces_sent == 1 else " " + piece
+        self.prompts.append(messages)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        words = reply.split(" ")
+        pieces = itertools.cycle(words) if self.endless else iter(words)
+        for piece in itertools.islice(pieces, max_tokens):
+            self.pieces_sent += 1
+            yield piece if self.pieces_sent == 1 else " " + piece

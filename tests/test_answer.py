@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from qa_bot.answer import ABSTENTION, Assistant, remember
+from qa_bot.answer import ABSTENTION, Assistant
 from qa_bot.cli import answer_json
 from qa_bot.conversation import Conversation
 from qa_bot.errors import BadInputError
@@ -27,8 +27,6 @@ def ask(retriever, settings, model, question, conversation=None):
     stream = assistant.ask(question, conversation)
     streamed = "".join(stream)
     answer = stream.answer
-    if conversation is not None:
-        remember(conversation, answer)
     contract = json.loads(answer_json(answer))
     assert_contract(contract, {p.paper_id: p.text for p in retriever.corpus.papers})
     assert streamed == answer.text, "what streams is what the answer says"
