@@ -159,7 +159,8 @@ class Assistant:
         return question, alone, covered
 
     def _covers(self, question: str, paper: Paper) -> bool:
-        return self.retriever.coverage(question, paper) >= self.settings.min_coverage
+        coverage = self.retriever.coverage(question, paper)
+        return coverage.enough(self.settings.min_coverage, self.settings.min_shared_words)
 
     def _papers(self, hits: list[Hit], paper_ids: tuple[str, ...]) -> list[Paper]:
         return [hit.paper for hit in hits] + [self.retriever.corpus.paper(paper_id) for paper_id in paper_ids]

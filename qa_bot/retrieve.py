@@ -28,6 +28,18 @@ class SearchResult:
     elapsed_ms: float
 
 
+@dataclass(frozen=True)
+class Coverage:
+    share: float  # of the query's weight
+    shared_words: int
+    query_words: int
+
+    def enough(self, min_share: float, min_shared_words: int) -> bool:
+        """Whether the paper covers the query: most of its weight, and more than one lucky word
+        ("How big is the moon?" shares only "big" with a paper, which is half its weight)."""
+        return self.share >= min_share and self.shared_words >= min(min_shared_words, self.query_words)
+
+
 class Retriever:
     def __init__(self, corpus: Corpus, index: Index, from_cache: bool = False):
         self.corpus = corpus
@@ -61,19 +73,23 @@ class Retriever:
     def best_sentences(self, terms: list[str], paper: Paper, limit: int) -> list[str]:
         return best_sentences(terms, paper.text, self.term_weight, document_terms, limit)
 
-    def coverage(self, query: str, paper: Paper) -> float:
-        """The share of the query's weight that the paper holds: each query word weighs the IDF of
-        its most common known term (so 论文 weighs no more than its gloss "paper"; a word the corpus
-        never uses weighs the most) and counts when the paper contains one of its terms. Near 0 for
-        a question about something the papers never mention."""
+    def coverage(self, query: str, paper: Paper) -> "Coverage":
+        """How much of the query the paper holds: each query word weighs the IDF of its most common
+        known term (so 论文 weighs no more than its gloss "paper"; a word the corpus never uses
+        weighs the most) and counts when the paper contains one of its terms. Near 0 for a
+        question about something the papers never mention."""
         paper_terms = set(document_terms(paper.text))
         total = held = 0.0
-        for unit in term_units(query):
+        units = term_units(query)
+        shared = 0
+        for unit in units:
             weight = min((self.term_weight(term) for term in unit if term in self.index.vocabulary), default=None)
             weight = self.max_weight if weight is None else weight
             total += weight
-            held += weight if unit & paper_terms else 0.0
-        return held / total if total else 0.0
+            if unit & paper_terms:
+                held += weight
+                shared += 1
+        return Coverage(held / total if total else 0.0, shared, len(units))
 
     @property
     def max_weight(self) -> float:

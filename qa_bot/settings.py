@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="Abstain when the best paper holds less than this share of the question's weight "
         "(calibrated with scripts/calibrate_abstention.py).",
     )
+    min_shared_words: int = Field(
+        default=2, ge=1,
+        description="Abstain when the best paper shares fewer of the question's words than this "
+        "(or than the question has): one shared word is not enough evidence.",
+    )
     min_support: float = Field(
         default=0.5, ge=0, le=1,
         description="Share of a sentence's content words its evidence must hold for the sentence to stay.",
