@@ -6,21 +6,24 @@ Exit status (shared/CONTRACT.md): 0 success, 2 bad usage or bad input, 1 any oth
 import json
 import os
 import shutil
+import socket
 import sys
 import textwrap
+from pathlib import Path
 
 import click
 from pydantic import ValidationError
 
 from qa_bot.answer import Answer, Assistant, require_question
 from qa_bot.conversation import Conversation
-from qa_bot.corpus import CorpusIssue, Location
+from qa_bot.corpus import CorpusIssue, Location, places
 from qa_bot.errors import BadInputError, QaBotError
 from qa_bot.llm import PACKAGED_MODELS, open_model, resolve_model_path
 from qa_bot.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings
 
 MAX_WARNINGS_SHOWN = 10
+UI_APP = Path(__file__).with_name("ui.py")  # a path, not an import: only `ui` needs Streamlit
 
 
 def make_settings(**flags) -> Settings:
@@ -132,6 +135,63 @@ def models(model):
     click.echo("packaged (use with --model NAME): " + ", ".join(PACKAGED_MODELS))
 
 
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve the chat on.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True,
+    help="Address to listen on; 0.0.0.0 also lets other machines reach the chat.",
+)
+@corpus_option
+@model_option
+@strict_option
+def ui(port, host, corpus, model, strict):
+    """Start the chat in the browser (Streamlit) and print the address to open. Ctrl-C stops it."""
+    settings = make_settings(corpus=corpus, model=model, strict=strict)
+    require_free_port(host, port)
+    shown_host = "localhost" if host in ("127.0.0.1", "localhost") else host
+    click.echo(f"qa-bot: the chat is starting at http://{shown_host}:{port}  (open it in a browser; Ctrl-C stops it)")
+    sys.stdout.flush()  # exec replaces the process: what is buffered would be lost
+    command = [sys.executable, "-m", "streamlit", "run", str(UI_APP), *streamlit_flags(host, port)]
+    os.execve(sys.executable, command, ui_environment(settings, corpus, model, strict))
+
+
+def streamlit_flags(host: str, port: int) -> list[str]:
+    """Serve on `host:port` with nothing that reaches the network (usage statistics off) and no
+    developer tools or stack traces in the page."""
+    options = {
+        "server.address": host,
+        "server.port": port,
+        "server.headless": "true",
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": "false",
+        "client.toolbarMode": "viewer",
+        "client.showErrorDetails": "none",
+    }
+    return [f"--{name}={value}" for name, value in options.items()]
+
+
+def ui_environment(settings: Settings, corpus, model, strict) -> dict[str, str]:
+    """The environment of the Streamlit server: the flags the user passed become QA_BOT_*
+    variables, which the app's `Settings()` reads."""
+    env = dict(os.environ)
+    if corpus is not None:
+        env["QA_BOT_CORPUS"] = str(settings.corpus.resolve())
+    if model is not None:
+        env["QA_BOT_MODEL"] = str(Path(model).resolve()) if Path(model).exists() else model
+    if strict:
+        env["QA_BOT_STRICT"] = "true"
+    return env
+
+
+def require_free_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise QaBotError(f"cannot serve on {host}:{port}: {exc.strerror} (pass --port N or --host ADDRESS)") from None
+
+
 def open_assistant(settings: Settings) -> Assistant:
     return Assistant(open_retriever(settings), open_model(settings), settings)
 
@@ -218,10 +278,6 @@ def format_sources(answer: Answer) -> str:
     for c in answer.citations:
         lines.append(f"  [{c.marker}] {c.paper.title} [{c.paper.lang}] · {places(c.paper.locations)}")
     return "\n".join(lines) + "\n"
-
-
-def places(locations: list[Location]) -> str:
-    return ", ".join(f"{loc.file}:{loc.line}" for loc in locations)
 
 
 def search_json(result: SearchResult) -> str:

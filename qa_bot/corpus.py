@@ -33,6 +33,11 @@ class Location:
     line: int
 
 
+def places(locations: list[Location]) -> str:
+    """"a.txt:3, b.txt:7": where a paper's abstract stands, as the user can look it up."""
+    return ", ".join(f"{loc.file}:{loc.line}" for loc in locations)
+
+
 @dataclass(slots=True)
 class Paper:
     paper_id: str

@@ -45,6 +45,10 @@ class LanguageModel(Protocol):
         """The reply to `messages` ({"role", "content"} dicts), piece by piece, greedily decoded."""
         ...
 
+    def busy(self) -> bool:
+        """True while a generation runs: a new one would wait for it (the UI says so)."""
+        ...
+
 
 @dataclass(frozen=True)
 class PackagedModel:
@@ -131,6 +135,9 @@ class LlamaModel:
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def busy(self) -> bool:
+        return self._lock.locked()
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
         with self._lock:

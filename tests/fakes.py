@@ -1,6 +1,7 @@
 """Test doubles for the pipeline's stages."""
 
 import itertools
+import threading
 from collections.abc import Iterator
 
 
@@ -15,12 +16,20 @@ class FakeModel:
         self.endless = endless
         self.prompts: list[list[dict[str, str]]] = []
         self.pieces_sent = 0
+        self.lock = threading.Lock()
+
+    def busy(self) -> bool:
+        return self.lock.locked()
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + sum(1 for char in text if ord(char) > 0x2E80)
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
-        self.prompts.append(messages)
+        with self.lock:
+            self.prompts.append(messages)
+            yield from self._reply(max_tokens)
+
+    def _reply(self, max_tokens: int) -> Iterator[str]:
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         words = reply.split(" ")
         pieces = itertools.cycle(words) if self.endless else iter(words)

@@ -92,7 +92,14 @@ def test_an_english_question_cites_a_chinese_only_paper(seeds_retriever, setting
 
 @pytest.mark.parametrize(
     "question, language",
-    [("What is the capital of France?", "en"), ("Who won the 2018 FIFA World Cup?", "en"), ("气候变化对珊瑚礁有什么影响？", "zh")],
+    [
+        ("What is the capital of France?", "en"),
+        ("Who won the 2018 FIFA World Cup?", "en"),
+        ("气候变化对珊瑚礁有什么影响？", "zh"),
+        # One word shared with a paper ("big"), which is half of the question's weight: not enough.
+        ("How big is the moon?", "en"),
+        ("月球有多大？", "zh"),
+    ],
 )
 def test_out_of_corpus_questions_are_declined_without_calling_the_model(seeds_retriever, settings, question, language):
     model = FakeModel("Paris is the capital of France [1].")

@@ -62,3 +62,16 @@ def test_unknown_words_find_nothing(seeds_retriever):
 def test_empty_query_is_bad_input(seeds_retriever):
     with pytest.raises(BadInputError):
         seeds_retriever.search("   ", 5)
+
+
+def test_coverage_counts_the_question_words_a_paper_shares(seeds_retriever):
+    paper = paper_with(seeds_retriever, "TinyMIM model of tiny size")
+    covered = seeds_retriever.coverage("What accuracy does TinyMIM reach on ImageNet?", paper)
+    assert (covered.shared_words, covered.query_words) == (3, 4)  # "reach" is not in the abstract
+    assert 0.5 < covered.share < 1.0
+    assert covered.enough(0.32, 2)
+    lucky = seeds_retriever.coverage("How tall is TinyMIM's moon?", paper)
+    assert lucky.shared_words == 1 and lucky.query_words == 3
+    assert not lucky.enough(0.0, 2)
+    single = seeds_retriever.coverage("TinyMIM", paper)
+    assert single.enough(0.32, 2), "a one-word question needs only its word"

@@ -1,0 +1,180 @@
+"""The browser chat: `qa-bot ui` runs `streamlit run` on this file.
+
+A thin layer over the library. The retriever and the model are loaded once per server
+(`st.cache_resource`) and shared by every tab; each tab keeps its own conversation in
+`st.session_state`. The model serves one generation at a time (its lock), so a question from a
+second tab waits for the first, and the page says so. Everything that comes from the corpus or
+the model is shown through `qa_bot.display`, which escapes it.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+
+import streamlit as st
+from pydantic import ValidationError
+
+from qa_bot import display
+from qa_bot.answer import Answer, Assistant
+from qa_bot.conversation import Conversation
+from qa_bot.errors import QaBotError
+from qa_bot.export import conversation_markdown
+from qa_bot.llm import LanguageModel, open_model
+from qa_bot.retrieve import Retriever
+from qa_bot.settings import Settings
+
+MAX_TOP_K = 20
+
+
+@dataclass
+class ChatTurn:
+    question: str
+    answer: Answer | None = None  # None while it is written, or if it was interrupted
+    error: str | None = None
+
+
+@dataclass
+class ChatSession:
+    turns: list[ChatTurn] = field(default_factory=list)
+    conversation: Conversation = field(default_factory=Conversation)
+
+    def answers(self) -> list[Answer]:
+        return [turn.answer for turn in self.turns if turn.answer is not None]
+
+
+@st.cache_resource(show_spinner="Loading the papers and the model (once for every tab)…")
+def load_pipeline(settings_json: str) -> tuple[Retriever, LanguageModel]:
+    settings = Settings.model_validate_json(settings_json)
+    return Retriever.open(settings), open_model(settings)
+
+
+def main() -> None:
+    st.set_page_config(page_title="qa-bot · ask the papers", layout="centered")
+    st.html(f"<style>{resources.files('qa_bot').joinpath('data/ui.css').read_text('utf-8')}</style>")
+    settings, retriever, model = start_or_explain()
+    chat = session()
+    top_k, show_scores = sidebar(retriever, model, settings, chat)
+    st.title("Ask the papers")
+    if not chat.turns:
+        st.caption(
+            f"Ask about the {len(retriever.corpus.papers)} abstracts of this collection, in English or Chinese. "
+            "Each answer cites its sources: click a marker such as [1] to see the evidence."
+        )
+    for position, turn in enumerate(chat.turns):
+        show_turn(turn, position, show_scores)
+    if question := st.chat_input("Ask about the papers, in English or 中文"):
+        assistant = Assistant(retriever, model, settings.model_copy(update={"top_k": top_k}))
+        answer_new_question(assistant, chat, question)
+
+
+def start_or_explain() -> tuple[Settings, Retriever, LanguageModel]:
+    """The settings and the shared pipeline; a problem the user must fix stops the page with a
+    readable message (no model, empty corpus, a bad QA_BOT_* value)."""
+    try:
+        settings = Settings()
+        return (settings, *load_pipeline(settings.model_dump_json()))
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        stop_with(f"invalid setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+    except QaBotError as exc:
+        stop_with(str(exc))
+
+
+def stop_with(message: str) -> None:
+    st.title("qa-bot cannot start")
+    st.error(display.escape_markdown(message))
+    st.caption("Fix this, then reload the page. `qa-bot ui --help` lists the options.")
+    st.stop()
+
+
+def session() -> ChatSession:
+    if "chat" not in st.session_state:
+        st.session_state.chat = ChatSession()
+    return st.session_state.chat
+
+
+def sidebar(retriever: Retriever, model: LanguageModel, settings: Settings, chat: ChatSession) -> tuple[int, bool]:
+    """Corpus and model in use, the retrieval options, New chat and the Markdown export."""
+    corpus = retriever.corpus
+    with st.sidebar:
+        st.header("qa-bot")
+        st.caption("Offline answers from paper abstracts, with citations.")
+        st.subheader("Corpus")
+        st.markdown(display.escape_markdown(corpus_summary(retriever)))
+        st.subheader("Model")
+        st.markdown(display.escape_markdown(model.name))
+        st.subheader("Options")
+        top_k = st.slider("Papers to retrieve (top-k)", 1, MAX_TOP_K, min(settings.top_k, MAX_TOP_K))
+        show_scores = st.toggle("Show retrieval scores")
+        if st.button("New chat", width="stretch", disabled=not chat.turns):
+            st.session_state.chat = ChatSession()
+            st.rerun()
+        st.download_button(
+            "Export chat (Markdown)",
+            data=conversation_markdown(chat.answers(), corpus.folder.name, model.name, datetime.now()),
+            file_name=f"qa-bot-chat-{datetime.now():%Y%m%d-%H%M}.md",
+            mime="text/markdown",
+            width="stretch",
+            disabled=not chat.answers(),
+        )
+    return top_k, show_scores
+
+
+def corpus_summary(retriever: Retriever) -> str:
+    corpus = retriever.corpus
+    languages = [paper.lang for paper in corpus.papers]
+    files = {location.file for paper in corpus.papers for location in paper.locations}
+    return (
+        f"{len(corpus.papers)} papers ({languages.count('en')} English, {languages.count('zh')} Chinese) "
+        f"from {corpus.record_count} records in {len(files)} files of {corpus.folder.name}/"
+    )
+
+
+def show_turn(turn: ChatTurn, position: int, show_scores: bool) -> None:
+    with st.chat_message("user"):
+        st.html(display.text_html(turn.question, "qa-question"))
+    with st.chat_message("assistant"):
+        if turn.error is not None:
+            st.error(display.escape_markdown(turn.error))
+        elif turn.answer is None:
+            st.caption("Stopped before the answer was finished: ask again to get it.")
+        else:
+            st.html(display.answer_block_html(turn.answer, position, show_scores))
+            if show_scores and not turn.answer.abstained:
+                with st.expander(f"All {len(turn.answer.hits)} retrieved papers"):
+                    st.html(display.retrieved_table_html(turn.answer))
+
+
+def answer_new_question(assistant: Assistant, chat: ChatSession, question: str) -> None:
+    """Stream the answer as the citation check passes it, then show the page again with the
+    finished turn (linked markers, source cards)."""
+    turn = ChatTurn(question)
+    chat.turns.append(turn)
+    with st.chat_message("user"):
+        st.html(display.text_html(question, "qa-question"))
+    with st.chat_message("assistant"):
+        status = st.empty()
+        if assistant.model.busy():
+            status.info("Waiting for the model: another tab's question is being answered. Yours is next.")
+        else:
+            status.caption("Reading the papers…")
+        try:
+            stream = assistant.ask(question, chat.conversation)
+            st.write_stream(escaped_as_shown(stream, status))
+            turn.answer = stream.answer
+        except QaBotError as exc:
+            turn.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a readable line in the page, never a stack trace
+            turn.error = f"unexpected {type(exc).__name__}: {exc}"
+    st.rerun()
+
+
+def escaped_as_shown(pieces, status):
+    """The checked pieces as literal Markdown text; the status line goes once the first arrives."""
+    for piece in pieces:
+        status.empty()
+        yield display.escape_markdown(piece)
+
+
+if __name__ == "__main__":
+    main()

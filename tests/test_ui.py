@@ -1,0 +1,172 @@
+"""The Streamlit chat, run by Streamlit's AppTest with a fake model (the real model and a real
+browser are in test_ui_browser.py)."""
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from qa_bot import llm
+from qa_bot.answer import ABSTENTION
+from qa_bot.export import conversation_markdown
+from tests.conftest import SEEDS, paper_with, write_corpus
+from tests.fakes import FakeModel
+
+APP = Path(__file__).resolve().parent.parent / "qa_bot" / "ui.py"
+TINYMIM_ANSWER = "TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K [1]."
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """The app's model, replaced by a FakeModel with the given replies."""
+    st.cache_resource.clear()  # the pipeline is cached per server, here per test process
+
+    def use(*replies: str) -> FakeModel:
+        model = FakeModel(*replies)
+        monkeypatch.setattr(llm, "open_model", lambda settings: model)
+        return model
+
+    yield use
+    st.cache_resource.clear()
+
+
+def start() -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def ask(app: AppTest, question: str) -> AppTest:
+    app.chat_input[0].set_value(question).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def shown_html(app: AppTest) -> str:
+    return "\n".join(element.proto.body for element in app.get("html"))
+
+
+def message_html(app: AppTest, position: int) -> str:
+    return "\n".join(element.proto.body for element in app.chat_message[position].get("html"))
+
+
+def as_rendered(markdown: str) -> str:
+    """Escaped Markdown as the page shows it."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def test_a_question_gets_a_streamed_answer_with_source_cards(fake_model, seeds_retriever):
+    model = fake_model(TINYMIM_ANSWER)
+    app = ask(start(), "What accuracy does TinyMIM reach on ImageNet?")
+    assert [message.name for message in app.chat_message] == ["user", "assistant"]
+    assert "What accuracy does TinyMIM reach on ImageNet?" in message_html(app, 0)
+    answer = message_html(app, 1)
+    assert "TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K" in answer
+    assert 'href="#qa-t0-c1"' in answer and 'id="qa-t0-c1"' in answer
+    assert paper_with(seeds_retriever, "TinyMIM model of tiny size").title in answer
+    assert "000_a261c613d12b610b.txt:11" in answer and "<mark>" in answer and "Whole abstract" in answer
+    assert len(model.prompts) == 1
+
+
+def test_the_history_stays_and_a_followup_uses_it(fake_model, seeds_retriever):
+    fake_model(
+        "MGTAB is a graph-based Twitter account detection benchmark [1].",
+        "It contains 10,199 expert-annotated users [1].",
+    )
+    app = ask(start(), "What is MGTAB?")
+    app = ask(app, "How many expert-annotated users does it contain?")
+    assert [message.name for message in app.chat_message] == ["user", "assistant"] * 2
+    assert "benchmark" in message_html(app, 1)
+    followup = message_html(app, 3)
+    assert "10,199 expert-annotated users" in followup
+    assert paper_with(seeds_retriever, "10,199 expert-annotated").title in followup
+    assert 'id="qa-t1-c1"' in followup  # the second turn's cards have their own anchors
+
+
+def test_an_out_of_corpus_question_is_declined_and_shows_the_closest_papers(fake_model):
+    model = fake_model("Paris [1].")
+    app = ask(start(), "How do quantum computers factor large integers?")
+    answer = message_html(app, 1)
+    assert ABSTENTION["en"] in answer and "Closest papers found" in answer
+    assert "qa-card" not in answer
+    assert model.prompts == []
+
+
+def test_the_export_holds_the_conversation_and_its_references(fake_model, seeds_retriever):
+    fake_model(TINYMIM_ANSWER)
+    app = start()
+    assert app.get("download_button")[0].proto.disabled, "nothing to export yet"
+    app = ask(app, "What accuracy does TinyMIM reach on ImageNet?")
+    assert not app.get("download_button")[0].proto.disabled
+    chat = app.session_state["chat"]
+    markdown = conversation_markdown(chat.answers(), "seeds", "fake.gguf", datetime.now())
+    assert "## 1. What accuracy does TinyMIM reach on ImageNet?" in markdown
+    assert "## References" in markdown and "000_a261c613d12b610b.txt:11" in markdown
+
+
+def test_new_chat_clears_the_conversation(fake_model):
+    fake_model(TINYMIM_ANSWER)
+    app = ask(start(), "What accuracy does TinyMIM reach on ImageNet?")
+    app.button[0].click().run()
+    assert len(app.chat_message) == 0
+    assert app.session_state["chat"].conversation.turns == []
+
+
+def test_the_sidebar_shows_the_corpus_the_model_and_scores_on_request(fake_model):
+    fake_model(TINYMIM_ANSWER)
+    app = start()
+    sidebar = as_rendered(" ".join(element.value for element in app.sidebar.markdown))
+    assert "32 papers (21 English, 11 Chinese)" in sidebar and "fake.gguf" in sidebar
+    app = ask(app, "What accuracy does TinyMIM reach on ImageNet?")
+    assert "score" not in message_html(app, 1)
+    app.toggle[0].set_value(True).run()
+    assert "rank 1 · score" in message_html(app, 1)
+    assert "BM25" in shown_html(app)  # the table of every retrieved paper
+
+
+def test_top_k_sets_how_many_papers_are_retrieved(fake_model):
+    fake_model(TINYMIM_ANSWER)
+    app = start()
+    app.slider[0].set_value(2).run()
+    app = ask(app, "What accuracy does TinyMIM reach on ImageNet?")
+    assert len(app.session_state["chat"].answers()[0].hits) == 2
+
+
+def test_markup_in_the_corpus_the_model_and_the_question_is_shown_as_text(fake_model, tmp_path, monkeypatch):
+    corpus = write_corpus(
+        tmp_path / "corpus",
+        {
+            "a.txt": 'Zebra trackers <script>alert("corpus")</script> see [click me](http://evil.example) '
+            "and improve zebra tracking accuracy by 12%.\n"
+            "Graph neural networks for molecules reach 90% accuracy.\n",
+        },
+    )
+    monkeypatch.setenv("QA_BOT_CORPUS", str(corpus))
+    fake_model('<img src=x onerror=alert("model")> Zebra tracking accuracy improves by 12% [1].')
+    app = ask(start(), "How much does <b>zebra</b> tracking accuracy improve?")
+    html = shown_html(app)
+    assert "&lt;script&gt;" in html and "&lt;b&gt;zebra&lt;/b&gt;" in html
+    assert "<script" not in html and "<img" not in html and "<b>" not in html
+    assert "evil.example" in html and 'href="http://evil.example"' not in html
+    assert all("evil.example" not in element.value or "\\]\\(" in element.value for element in app.markdown)
+
+
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        ("QA_BOT_MODEL", "/nowhere/model.gguf", "model file not found"),
+        ("QA_BOT_CORPUS", "EMPTY", "no .txt or .jsonl files"),
+        ("QA_BOT_TOP_K", "zero", "invalid setting top_k"),
+    ],
+)
+def test_a_problem_the_user_must_fix_is_a_readable_message(monkeypatch, tmp_path, variable, value, expected):
+    st.cache_resource.clear()
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv(variable, str(tmp_path / "empty") if value == "EMPTY" else value)
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception
+    assert len(app.error) == 1 and expected in as_rendered(app.error[0].value)
+    assert app.title[0].value == "qa-bot cannot start" and len(app.chat_input) == 0
