@@ -112,10 +112,12 @@ class Assistant:
                 question, ABSTENTION[language], "abstained", [], hits, [], self.model.name,
                 Timings(retrieval_ms, None, elapsed_ms(started)), query, "", [],
             )
-        terms = query_terms(query)
+        own_terms, query_terms_ = query_terms(question), query_terms(query)
         sources = select_evidence(
             [(hit.paper, hit.score) for hit in hits[: self.settings.evidence_papers]],
-            lambda paper, count: self.retriever.best_sentences(terms, paper, count),
+            # A follow-up's sentences answer its own words ("how much faster"); the earlier turn's
+            # words only choose among sentences that hold none of them.
+            lambda paper, count: self.retriever.best_sentences(own_terms, paper, count, query_terms_),
             self.model.count_tokens,
             self.settings.evidence_sentences,
             self.settings.evidence_tokens,
@@ -151,10 +153,14 @@ class Assistant:
         alone = self.retriever.search(question, k).hits
         covered = bool(alone) and self._covers(question, alone[0].paper)
         followup = followup_query(question, conversation)
-        if followup and (refers_back(question) or not covered):
+        pointing_back = refers_back(question)
+        if followup and (pointing_back or not covered):
             query, carried_ids = followup
             hits = self.retriever.search(query, k, include=carried_ids).hits
-            if any(self._covers(question, paper) for paper in self._papers(hits[:1], carried_ids)):
+            # A question that points back is incomplete by design: it is covered with what it points
+            # to. One that does not must be covered on its own, or it is not about that topic.
+            wanted = query if pointing_back else question
+            if any(self._covers(wanted, paper) for paper in self._papers(hits[:1], carried_ids)):
                 return query, hits, True
         return question, alone, covered
 

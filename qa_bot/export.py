@@ -44,7 +44,7 @@ def reference_number(references: dict[str, tuple[int, Paper]], paper: Paper) -> 
 def turn_sources(answer: Answer, numbers: dict[int, int]) -> list[str]:
     if answer.abstained:
         closest = [f"- {safe(hit.paper.title)} · {code(places(hit.paper.locations))}" for hit in answer.hits[:CLOSEST_SHOWN]]
-        return ["*Not covered by the papers.*" + (" Closest papers (not cited):" if closest else "")] + closest
+        return ["Closest papers (not cited):"] + closest if closest else []
     quoted = "" if answer.path == "generated" else " (quoted: the model's own answer did not pass the citation check)"
     lines = [f"Evidence{quoted}:", ""]
     for citation in answer.citations:

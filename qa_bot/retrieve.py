@@ -70,7 +70,10 @@ class Retriever:
     def snippet(self, terms: list[str], paper: Paper) -> str:
         return self.best_sentences(terms, paper, 1)[0]
 
-    def best_sentences(self, terms: list[str], paper: Paper, limit: int) -> list[str]:
+    def best_sentences(self, terms: list[str], paper: Paper, limit: int, fallback_terms: list[str] = ()) -> list[str]:
+        """The sentences with most weight of `terms`, or of `fallback_terms` if none holds any."""
+        if fallback_terms and not set(terms) & set(document_terms(paper.text)):
+            terms = fallback_terms
         return best_sentences(terms, paper.text, self.term_weight, document_terms, limit)
 
     def coverage(self, query: str, paper: Paper) -> "Coverage":

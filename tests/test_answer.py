@@ -133,3 +133,14 @@ def test_a_new_topic_in_a_conversation_is_not_mixed_with_the_previous_one(seeds_
 def test_an_empty_question_is_bad_input(seeds_retriever, settings):
     with pytest.raises(BadInputError):
         Assistant(seeds_retriever, FakeModel("x"), settings).ask("   ")
+
+
+def test_a_followup_that_points_back_is_answered_from_the_sentence_its_own_words_pick(seeds_retriever, settings):
+    """"How much faster is it?" names nothing the corpus could cover alone; with the earlier turn
+    it is about MGG, and of MGG's sentences the one about speed is the evidence."""
+    conversation = Conversation()
+    model = FakeModel("unusable")
+    ask(seeds_retriever, settings, model, "MGG用什么方法在多GPU平台上加速GNN？", conversation)
+    answer, contract = ask(seeds_retriever, settings, model, "How much faster is it than the state of the art?", conversation)
+    assert contract["citations"][0]["paper_id"] == paper_with(seeds_retriever, MGG).paper_id
+    assert "3.65" in model.prompts[1][-1]["content"] and "3.65" in answer.text

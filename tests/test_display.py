@@ -100,7 +100,7 @@ def test_the_export_renumbers_markers_across_the_conversation(assistant, seeds_r
     )
     first = bot.answer("What accuracy does TinyMIM reach on ImageNet?", conversation)
     second = bot.answer("How many expert-annotated users does MGTAB contain?", conversation)
-    third = bot.answer("What is the capital of France?", conversation)
+    third = bot.answer("How do quantum computers factor large integers?", conversation)
     markdown = conversation_markdown([first, second, third], "seeds", "fake.gguf", datetime(2026, 11, 22, 9, 30))
     tinymim, mgtab = paper_with(seeds_retriever, TINYMIM), paper_with(seeds_retriever, MGTAB)
     assert "Exported 2026-11-22 09:30 · corpus: seeds · model: fake.gguf" in markdown
@@ -110,7 +110,7 @@ def test_the_export_renumbers_markers_across_the_conversation(assistant, seeds_r
     references = markdown.split("## References")[1]
     assert f"1. {tinymim.title}" in references and "000_a261c613d12b610b.txt:11" in references
     assert f"2. {mgtab.title}" in references and mgtab.paper_id in references
-    assert "*Not covered by the papers.*" in markdown
+    assert "The papers in this collection do not cover this question.\n\nClosest papers (not cited):\n- " in markdown
     assert "> [1] Our TinyMIM model of tiny size achieves 79.6%" in markdown
 
 

@@ -1,0 +1,127 @@
+"""End to end in a real browser: `qa-bot ui` on a free port, with the real default model and the
+bundled corpus, driven in Debian's headless Chromium by Playwright. Screenshots of each state go
+to artifacts/ (see the README)."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from qa_bot.settings import PROJECT_ROOT
+from tests.conftest import paper_with
+
+CHROMIUM = "/usr/bin/chromium"
+# No connection to the outside: without these flags Chromium keeps dialling Google's hosts.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+    "--no-first-run", "--disable-component-update", "--disable-sync",
+]
+ARTIFACTS = PROJECT_ROOT / "artifacts"
+ANSWER_TIMEOUT_MS = 120_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def chat_url():
+    """`qa-bot ui` started as a user starts it; its printed address, once the server answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "qa_bot", "ui", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        printed = server.stdout.readline()
+        assert f"http://localhost:{port}" in printed, printed
+        wait_until_healthy(port, server)
+        yield f"http://localhost:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wait_until_healthy(port: int, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"qa-bot ui exited: {server.stdout.read()}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as reply:
+                if reply.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"qa-bot ui did not answer on port {port} within {timeout} s")
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: the README's test command installs Debian's chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        browser.close()
+
+
+def ask(page: Page, question: str) -> None:
+    answers = page.locator(".qa-answer").count()
+    box = page.get_by_placeholder("Ask about the papers")
+    box.fill(question)
+    box.press("Enter")
+    expect(page.locator(".qa-answer")).to_have_count(answers + 1, timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_load_state("networkidle")
+
+
+def snapshot(page: Page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"ui-{name}.png", full_page=True)
+
+
+def test_a_new_user_asks_in_english_and_chinese_follows_up_and_exports(chat_url, page, seeds_retriever):
+    tinymim = paper_with(seeds_retriever, "TinyMIM model of tiny size")
+    mgg = paper_with(seeds_retriever, "MGG探讨了")
+    page.goto(chat_url)
+    expect(page.get_by_placeholder("Ask about the papers")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    snapshot(page, "0-start")
+
+    ask(page, "What accuracy does TinyMIM reach on ImageNet?")
+    card = page.locator("#qa-t0-c1")
+    expect(card).to_contain_text(tinymim.title.rstrip("…"))
+    expect(card).to_contain_text("000_a261c613d12b610b.txt:11")
+    expect(card.locator(".qa-evidence mark")).to_contain_text("79.6%")
+    page.locator(".qa-marker").first.click()
+    assert page.url.endswith("#qa-t0-c1")
+    snapshot(page, "1-english")
+
+    ask(page, "MGG用什么方法在多GPU平台上加速GNN？")
+    expect(page.locator(".qa-card[id^='qa-t1-']").first).to_contain_text(mgg.title.rstrip("…"))
+    snapshot(page, "2-chinese")
+
+    ask(page, "How much faster is it than the state of the art?")
+    expect(page.locator(".qa-card[id^='qa-t2-']").first).to_contain_text(mgg.title.rstrip("…"))
+    snapshot(page, "3-followup")
+
+    ask(page, "What is the boiling point of water?")
+    expect(page.locator(".qa-abstained")).to_contain_text("do not cover this question")
+    expect(page.locator(".qa-closest").last).to_be_visible()
+    snapshot(page, "4-declined")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export chat (Markdown)").click()
+    exported = Path(download.value.path()).read_text("utf-8")
+    assert "## 1. What accuracy does TinyMIM reach on ImageNet?" in exported
+    assert "## 4. What is the boiling point of water?" in exported
+    references = exported.split("## References")[1]
+    assert tinymim.paper_id in references and mgg.paper_id in references
+    (ARTIFACTS / "ui-export.md").write_text(exported, "utf-8")
