@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.browser
+# Debian's packages need root: sudo when make is not run as root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores). A default build tunes itself to
 # the CPU it is built on and, on a CPU with AMX, uses llama.cpp's AMX kernels, which segfault here
@@ -32,12 +35,19 @@ $(STAMP): pyproject.toml $(LLAMA_STAMP)
 	$(BIN)/qa-bot models
 	touch $(STAMP)
 
-## run: install, then chat with the bundled corpus and default model in the terminal (the browser UI replaces this later)
-run: $(STAMP)
-	$(BIN)/qa-bot chat
+# The browser test drives Debian's Chromium through Playwright (Playwright cannot download its own
+# browser here); a CJK font makes its screenshots of Chinese text legible.
+$(BROWSER_STAMP): | $(STAMP)
+	command -v chromium >/dev/null && fc-list | grep -qi "wqy\|noto sans cjk" || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
+	touch $(BROWSER_STAMP)
 
-## test: install, then run the whole test suite
-test: $(STAMP)
+## run: install, then start the chat in the browser on the bundled corpus and default model (prints the address)
+run: $(STAMP)
+	$(BIN)/qa-bot ui $(if $(PORT),--port $(PORT))
+
+## test: install (Chromium for the browser test included), then run the whole test suite
+test: $(STAMP) $(BROWSER_STAMP)
 	$(BIN)/python -m pytest
 
 ## bench: retrieval speed on the seeds and on 100,000 generated abstracts (README figures)
