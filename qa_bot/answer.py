@@ -76,9 +76,10 @@ class AnswerStream:
 
 
 class Assistant:
-    """The pipeline, shared by the CLI and the UI: one retriever, one model, one settings object."""
+    """The pipeline, shared by the CLI and the UI: one retriever, one model, one settings object.
+    Without a model (`qa-bot eval --retrieval-only`) only `retrieve` can be used."""
 
-    def __init__(self, retriever: Retriever, model: LanguageModel, settings: Settings):
+    def __init__(self, retriever: Retriever, model: LanguageModel | None, settings: Settings):
         self.retriever = retriever
         self.model = model
         self.settings = settings
@@ -103,7 +104,7 @@ class Assistant:
 
     def _pipeline(self, question: str, conversation: Conversation | None) -> Generator[str, None, Answer]:
         started = time.perf_counter()
-        query, hits, relevant = self._retrieve(question, conversation)
+        query, hits, relevant = self.retrieve(question, conversation)
         retrieval_ms = elapsed_ms(started)
         language = detect_language(question)
         if not relevant:
@@ -146,9 +147,9 @@ class Assistant:
             Timings(retrieval_ms, first_token_ms, elapsed_ms(started)), query, generated, checker.dropped,
         )
 
-    def _retrieve(self, question: str, conversation: Conversation | None) -> tuple[str, list[Hit], bool]:
+    def retrieve(self, question: str, conversation: Conversation | None = None) -> tuple[str, list[Hit], bool]:
         """The search text, the papers found (best first), and whether they cover the question
-        well enough to answer it (if not, they are only the closest papers)."""
+        well enough to answer it (if not, they are only the closest papers). Needs no model."""
         k = self.settings.top_k
         alone = self.retriever.search(question, k).hits
         covered = bool(alone) and self._covers(question, alone[0].paper)

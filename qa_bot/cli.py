@@ -9,16 +9,19 @@ import shutil
 import socket
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
 
+from qa_bot import evaluate, report
 from qa_bot.answer import Answer, Assistant, require_question
 from qa_bot.conversation import Conversation
 from qa_bot.corpus import CorpusIssue, Location, places
 from qa_bot.errors import BadInputError, QaBotError
 from qa_bot.llm import PACKAGED_MODELS, open_model, resolve_model_path
+from qa_bot.questions import DEFAULT_QUESTIONS, load_questions
 from qa_bot.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings
 
@@ -133,6 +136,74 @@ def models(model):
     settings = make_settings(model=model)
     click.echo(f"model: {resolve_model_path(settings)}")
     click.echo("packaged (use with --model NAME): " + ", ".join(PACKAGED_MODELS))
+
+
+def gate_option(flag: str, help_text: str):
+    return click.option(flag, type=click.FloatRange(0, 1), default=None, help=help_text)
+
+
+@cli.command("eval")
+@click.option("--questions", "questions_file", type=click.Path(dir_okay=False), default=None,
+              help="Question set, JSONL (default: the bundled qa_bot/data/questions.jsonl).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for eval.json (every question), eval.md and eval-by-kind.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON instead of the table.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+@click.option("--retrieval-only", is_flag=True, help="No model: retrieval and abstention figures only.")
+@click.option("--compare", nargs=2, type=click.Path(dir_okay=False), default=None, metavar="A.json B.json",
+              help="Show what changed between two saved reports (nothing is run).")
+@gate_option("--min-recall5", "Fail (exit 1) if Recall@5 over all questions is lower.")
+@gate_option("--min-recall5-cross", "Fail if Recall@5 of either cross-language direction (en→zh, zh→en) is lower.")
+@gate_option("--min-mrr", "Fail if MRR is lower.")
+@gate_option("--min-citation-precision", "Fail if citation precision is lower.")
+@gate_option("--min-facts", "Fail if the share of answers with all required facts is lower.")
+@gate_option("--min-refusal-recall", "Fail if the share of unanswerable questions declined is lower.")
+@gate_option("--max-false-refusals", "Fail if the share of answerable questions declined is higher.")
+@corpus_option
+@model_option
+@strict_option
+def evaluate_command(questions_file, out, as_json, limit, retrieval_only, compare, corpus, model, strict, **gates):
+    """Run the question set through the pipeline and report retrieval, citation, answer,
+    abstention and speed figures, overall, by kind and by language direction."""
+    if compare:
+        click.echo(report.compare(report.load_report(compare[0]), report.load_report(compare[1])))
+        return
+    settings = make_settings(corpus=corpus, model=model, strict=strict)
+    settings = settings.model_copy(update={"top_k": max(settings.top_k, evaluate.RANKING_DEPTH)})
+    question_set = load_questions(Path(questions_file) if questions_file else DEFAULT_QUESTIONS)
+    if limit:
+        question_set = replace(question_set, questions=question_set.questions[:limit])
+    retriever = open_retriever(settings)
+    gold = question_set.gold_papers(retriever.corpus)
+    model_path = None if retrieval_only else resolve_model_path(settings).resolve()
+    assistant = Assistant(retriever, None if retrieval_only else open_model(settings), settings)
+    with click.progressbar(length=len(question_set.questions), label="evaluating", file=sys.stderr,
+                           item_show_func=lambda question_id: question_id) as bar:
+        results = evaluate.evaluate(assistant, question_set, gold, retrieval_only,
+                                    lambda question: bar.update(1, question.id))
+    result = report.build_report(results, report.run_meta(settings, model_path, retriever.corpus, question_set))
+    click.echo(json.dumps(result, ensure_ascii=False) if as_json else report.figures_table(result, markdown=False))
+    if out:
+        for path in report.write_report(result, Path(out)):
+            click.echo(f"wrote {path}", err=True)
+    failures = [failure for gate in gates_of(**gates) if (failure := gate.failure(result))]
+    for failure in failures:
+        click.echo(f"qa-bot: gate failed: {failure}", err=True)
+    if failures:
+        sys.exit(1)
+
+
+def gates_of(min_recall5, min_recall5_cross, min_mrr, min_citation_precision, min_facts, min_refusal_recall,
+             max_false_refusals) -> list[report.Gate]:
+    wanted = [
+        ("recall@5", min_recall5, True), ("mrr", min_mrr, True), ("citation_precision", min_citation_precision, True),
+        ("facts_present", min_facts, True), ("refusal_recall", min_refusal_recall, True),
+        ("false_refusals", max_false_refusals, False),
+    ]
+    gates = [report.Gate(figure, bound, at_least) for figure, bound, at_least in wanted if bound is not None]
+    if min_recall5_cross is not None:
+        gates += [report.Gate("recall@5", min_recall5_cross, True, direction) for direction in evaluate.CROSS_LANGUAGE]
+    return gates
 
 
 @cli.command()

@@ -10,26 +10,15 @@ Prints a Markdown table for the README. Run (2 threads, the machine's cores):
 """
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 from qa_bot.answer import Assistant
+from qa_bot.evaluate import percentile
 from qa_bot.llm import open_model
+from qa_bot.questions import load_questions
 from qa_bot.retrieve import Retriever
 from qa_bot.settings import Settings
-
-QUESTIONS = Path(__file__).resolve().parent.parent / "qa_bot" / "data" / "questions.jsonl"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def facts_present(answer_text: str, facts: list[list[str]]) -> bool:
-    return all(any(variant.lower() in answer_text.lower() for variant in variants) for variants in facts)
 
 
 def timed_raw(model, messages, max_tokens) -> tuple[float, float]:
@@ -48,12 +37,11 @@ def main() -> None:
     settings = Settings(model=args.model)
     model = open_model(settings)
     assistant = Assistant(Retriever.open(settings), model, settings)
-    questions = [json.loads(line) for line in QUESTIONS.read_text("utf-8").splitlines() if line.strip()]
-    questions = [q for q in questions if not q.get("context")][: args.limit]
+    questions = [q for q in load_questions().questions if not q.context][: args.limit]
 
     rows = []
     for question in questions:
-        answer = assistant.answer(question["question"])
+        answer = assistant.answer(question.question)
         rows.append((question, answer))
     answered = [(q, a) for q, a in rows if not a.abstained]
     raw = [timed_raw(model, assistant.prompt_messages(a), settings.max_answer_tokens) for _, a in answered]
@@ -65,8 +53,8 @@ def main() -> None:
         for _, a in answered
         if a.timings.total_ms > a.timings.first_token_ms and a.generated
     ]
-    answerable = [(q, a) for q, a in rows if q["kind"] != "unanswerable"]
-    unanswerable = [(q, a) for q, a in rows if q["kind"] == "unanswerable"]
+    answerable = [(q, a) for q, a in rows if q.answerable]
+    unanswerable = [(q, a) for q, a in rows if not q.answerable]
     print(f"model {model.name}, {settings.n_threads} threads, {len(rows)} questions ({len(answered)} answered)\n")
     print("| figure | median | p95 |")
     print("|---|---|---|")
@@ -80,7 +68,7 @@ def main() -> None:
     paths = [a.path for _, a in answerable]
     print(f"answerable: {len(answerable)}; generated {paths.count('generated')}, extractive {paths.count('extractive')}, "
           f"abstained {paths.count('abstained')}")
-    print(f"required facts all present: {sum(facts_present(a.text, q['facts']) for q, a in answerable) / len(answerable):.2f}")
+    print(f"required facts all present: {sum(q.facts_present(a.text) for q, a in answerable) / len(answerable):.2f}")
     print(f"unanswerable declined: {sum(a.abstained for _, a in unanswerable)}/{len(unanswerable)}")
 
 

@@ -7,26 +7,21 @@ declined and of answerable ones wrongly declined. Run:
     .venv/bin/python scripts/calibrate_abstention.py
 """
 
-import json
-from pathlib import Path
-
+from qa_bot.questions import load_questions
 from qa_bot.retrieve import Coverage, Retriever
 from qa_bot.settings import Settings
-
-QUESTIONS = Path(__file__).resolve().parent.parent / "qa_bot" / "data" / "questions.jsonl"
 
 
 def main() -> None:
     settings = Settings()
     retriever = Retriever.open(settings)
     answerable, unanswerable = [], []
-    for line in QUESTIONS.read_text("utf-8").splitlines():
-        question = json.loads(line)
-        if question.get("context"):
+    for question in load_questions().questions:
+        if question.context:
             continue
-        hits = retriever.search(question["question"], 1).hits
-        coverage = retriever.coverage(question["question"], hits[0].paper) if hits else None
-        (unanswerable if question["kind"] == "unanswerable" else answerable).append((coverage, question["question"]))
+        hits = retriever.search(question.question, 1).hits
+        coverage = retriever.coverage(question.question, hits[0].paper) if hits else None
+        (answerable if question.answerable else unanswerable).append((coverage, question.question))
     print("| threshold | unanswerable declined | answerable declined |")
     print("|---|---|---|")
     for threshold in [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]:

@@ -1,0 +1,115 @@
+"""The evaluation question set: a JSONL file, one question per line, validated with pydantic.
+
+Gold papers are named by a distinctive substring of their abstract ("7,526 well-labeled"), not by
+a paper id, so the set survives changes to the corpus that leave those papers' text alone; each
+must name exactly one paper of the corpus evaluated. Required facts are lists of accepted
+variants ("7,526" or "7526"). A follow-up carries the earlier questions of its conversation.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from qa_bot.corpus import Corpus
+from qa_bot.errors import BadInputError
+
+DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.jsonl"
+Kind = Literal["fact", "paraphrase", "multi", "followup", "unanswerable"]
+KINDS: tuple[str, ...] = Kind.__args__
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    lang: Literal["en", "zh"]
+    kind: Kind
+    gold: list[str] = Field(default_factory=list, description="A distinctive substring of each gold paper's abstract.")
+    facts: list[list[str]] = Field(default_factory=list, description="Each required fact's accepted variants.")
+    context: list[str] = Field(default_factory=list, description="The earlier questions of the conversation.")
+
+    @model_validator(mode="after")
+    def consistent(self) -> "Question":
+        if not self.question.strip():
+            raise ValueError("question is blank")
+        if (self.kind == "unanswerable") != (not self.gold):
+            raise ValueError("gold papers are required, except for an unanswerable question, which has none")
+        if (self.kind == "followup") != bool(self.context):
+            raise ValueError("a followup question needs its context (earlier questions), and only it")
+        if any(not variants or not all(v.strip() for v in variants) for variants in self.facts):
+            raise ValueError("each required fact is a non-empty list of non-blank variants")
+        return self
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind != "unanswerable"
+
+    def facts_present(self, text: str) -> bool:
+        """Every required fact appears in `text`, in one of its variants (case ignored)."""
+        lowered = text.lower()
+        return all(any(variant.lower() in lowered for variant in variants) for variants in self.facts)
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    path: Path
+    questions: list[Question]
+    lines: dict[str, int]  # question id -> line number, for messages
+    sha256: str
+
+    def gold_papers(self, corpus: Corpus) -> dict[str, list[str]]:
+        """Each question's gold paper ids in `corpus`; a key that names no paper, or several, is an
+        error naming its line (the set does not fit this corpus)."""
+        resolved = {}
+        for question in self.questions:
+            resolved[question.id] = []
+            for key in question.gold:
+                found = [paper.paper_id for paper in corpus.papers if key in paper.text]
+                if len(found) != 1:
+                    raise BadInputError(
+                        f"{self.path}:{self.lines[question.id]}: gold {key!r} of {question.id} names "
+                        f"{len(found)} papers of the corpus, not one"
+                    )
+                resolved[question.id].append(found[0])
+        return resolved
+
+
+def load_questions(path: Path = DEFAULT_QUESTIONS) -> QuestionSet:
+    """The question set of `path`; a malformed line is an error naming the file and line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"cannot read question file {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(f"{path}: not UTF-8") from None
+    questions, lines = [], {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        question = parse_question(line, f"{path}:{number}")
+        if question.id in lines:
+            raise BadInputError(f"{path}:{number}: id {question.id!r} repeats line {lines[question.id]}")
+        questions.append(question)
+        lines[question.id] = number
+    if not questions:
+        raise BadInputError(f"{path}: no questions (one JSON object per line)")
+    return QuestionSet(path, questions, lines, hashlib.sha256(raw).hexdigest())
+
+
+def parse_question(line: str, where: str) -> Question:
+    try:
+        return Question.model_validate(json.loads(line))
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{where}: not valid JSON ({exc.msg})") from None
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise BadInputError(f"{where}: {field + ': ' if field else ''}{problem['msg']}") from None
