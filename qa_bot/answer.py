@@ -18,11 +18,12 @@ from qa_bot.cite import CheckedSentence, CitationChecker, answer_sentences, with
 from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
 from qa_bot.corpus import Paper, detect_language
 from qa_bot.errors import BadInputError
-from qa_bot.evidence import Source, numbered_evidence, select_evidence
+from qa_bot.evidence import Source, answer_bonus, numbered_evidence, select_evidence
 from qa_bot.llm import LanguageModel, is_looping, until_repetition
 from qa_bot.prompts import render_prompt
 from qa_bot.retrieve import Hit, Retriever
 from qa_bot.settings import Settings
+from qa_bot.titles import name_in_title
 
 ABSTENTION = {
     "en": "The papers in this collection do not cover this question.",
@@ -114,11 +115,14 @@ class Assistant:
                 Timings(retrieval_ms, None, elapsed_ms(started)), query, "", [],
             )
         own_terms, query_terms_ = query_terms(question), query_terms(query)
+        weight = max(map(self.retriever.term_weight, own_terms), default=0.0)
         sources = select_evidence(
-            [(hit.paper, hit.score) for hit in hits[: self.settings.evidence_papers]],
+            [(hit.paper, hit.score) for hit in self._evidence_papers(query, hits)],
             # A follow-up's sentences answer its own words ("how much faster"); the earlier turn's
             # words only choose among sentences that hold none of them.
-            lambda paper, count: self.retriever.best_sentences(own_terms, paper, count, query_terms_),
+            lambda paper, count: self.retriever.best_sentences(
+                own_terms, paper, count, query_terms_, answer_bonus(question, name_in_title(paper.title), weight)
+            ),
             self.model.count_tokens,
             self.settings.evidence_sentences,
             self.settings.evidence_tokens,
@@ -139,8 +143,11 @@ class Assistant:
             yield from shown(checker.check(sentence), checker.kept)
         path, kept = "generated", checker.kept
         if not kept:
-            path, kept = "extractive", extractive(sources)
+            path, kept = "extractive", [quote(sources[0], sources[0].best_sentence)]
             yield kept[0].text
+        if asked := sentence_with_what_is_asked(question, kept, sources[0]):
+            kept = kept + [quote(sources[0], asked)]
+            yield separator_before(kept, len(kept) - 1) + kept[-1].text
         text = "".join(separator_before(kept, i) + sentence.text for i, sentence in enumerate(kept))
         return Answer(
             question, text, path, citations_for(kept, sources), hits, sources, self.model.name,
@@ -164,6 +171,12 @@ class Assistant:
             if any(self._covers(wanted, paper) for paper in self._papers(hits[:1], carried_ids)):
                 return query, hits, True
         return question, alone, covered
+
+    def _evidence_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """The best paper, and those of the next that cover the question too: a paper that shares a
+        word or two with it is noise the model would cite."""
+        best = hits[: self.settings.evidence_papers]
+        return best[:1] + [hit for hit in best[1:] if self._covers(query, hit.paper)]
 
     def _covers(self, question: str, paper: Paper) -> bool:
         coverage = self.retriever.coverage(question, paper)
@@ -198,11 +211,19 @@ def separator_before(kept: list[CheckedSentence], position: int) -> str:
     return " "
 
 
-def extractive(sources: list[Source]) -> list[CheckedSentence]:
-    """The best evidence sentence, quoted with its marker: the answer when the model's is unusable."""
-    best = sources[0]
-    sentence = best.best_sentence
-    return [CheckedSentence(with_marker(sentence, best.marker), sentence, best.marker, sentence)]
+def quote(source: Source, sentence: str) -> CheckedSentence:
+    """An evidence sentence quoted with its marker: the answer when the model's is unusable, or
+    what it left out."""
+    return CheckedSentence(with_marker(sentence, source.marker), sentence, source.marker, sentence)
+
+
+def sentence_with_what_is_asked(question: str, kept: list[CheckedSentence], best: Source) -> str | None:
+    """When the question asks for a number (or a name) that no sentence of the answer states, the
+    best source's evidence sentence that states it, to be quoted after them."""
+    holds = answer_bonus(question, name_in_title(best.paper.title), 1.0)
+    if holds is None or any(holds(sentence.claim, 1.0) for sentence in kept):
+        return None
+    return next((sentence for sentence in best.sentences if holds(sentence, 1.0)), None)
 
 
 def citations_for(kept: list[CheckedSentence], sources: list[Source]) -> list[Citation]:

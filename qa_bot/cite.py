@@ -135,22 +135,35 @@ def check_answer(text: str, sources: list[Source], min_support: float) -> Citati
 def supporting_marker(claim: str, markers: list[int], by_marker: dict[int, Source], min_support: float) -> int | None:
     """The first cited source that supports the claim; else the given source that supports it best."""
     for marker in markers:
-        if marker in by_marker and support(claim, by_marker[marker].text).enough(min_support):
+        if marker in by_marker and source_support(claim, by_marker[marker]).enough(min_support):
             return marker
-    scored = [(support(claim, source.text), marker) for marker, source in by_marker.items()]
+    scored = [(source_support(claim, source), marker) for marker, source in by_marker.items()]
     supported = [(s.overlap, -marker) for s, marker in scored if s.enough(min_support)]
     return -max(supported)[1] if supported else None
 
 
+def source_support(claim: str, source: Source) -> Support:
+    """How well the source's best sentence for the claim supports it. One sentence at a time: the
+    number of one sentence and the words of another do not make a claim the paper states
+    ("7,526 participants" from "7,526 videos" and "671 participants")."""
+    return support(claim, best_evidence(claim, source))
+
+
 def best_evidence(claim: str, source: Source) -> str:
-    """The source sentence that holds most of the claim: what the citation quotes."""
-    return max(source.sentences, key=lambda sentence: support(claim, sentence).overlap)
+    """The source sentence that supports the claim best (all its facts first, then most of its
+    words): what the citation quotes."""
+    def backing(sentence: str) -> tuple[bool, float]:
+        found = support(claim, sentence)
+        return not found.missing_facts, found.overlap
+
+    return max(source.sentences, key=backing)
 
 
 def with_marker(claim: str, marker: int) -> str:
     """"X has 5 users" -> "X has 5 users [1]."; Chinese gets its own full stop and no space."""
     body = TRAILING_PUNCTUATION.sub("", claim)
-    ending = claim[len(body) :].strip()
+    ending = claim[len(body) :].strip()[:1]
+    # A clause cut at ";" (the evidence splits there) becomes a sentence of its own.
     if CJK.search(body):
-        return f"{body}[{marker}]{ending or '。'}"
-    return f"{body} [{marker}]{ending[:1] or '.'}"
+        return f"{body}[{marker}]{ending if ending in ('。', '！', '？') else '。'}"
+    return f"{body} [{marker}]{ending if ending in ('.', '!', '?') else '.'}"

@@ -23,7 +23,7 @@ import ir_measures
 from ir_measures import RR, R, nDCG
 
 from qa_bot.answer import Answer, Assistant
-from qa_bot.cite import answer_sentences, claim_of, markers_of, support
+from qa_bot.cite import answer_sentences, claim_of, markers_of, source_support
 from qa_bot.conversation import Conversation, Turn
 from qa_bot.corpus import Corpus
 from qa_bot.questions import Question, QuestionSet
@@ -109,7 +109,7 @@ def check_answer(answer: Answer, question: Question, min_support: float) -> Answ
     sentences = [] if answer.abstained else answer_sentences(answer.text)
     pairs = [(sentence, marker) for sentence in sentences for marker in markers_of(sentence)]
     supported = sum(
-        marker in sources and support(claim_of(sentence), sources[marker].text).enough(min_support)
+        marker in sources and source_support(claim_of(sentence), sources[marker]).enough(min_support)
         for sentence, marker in pairs
     )
     return AnswerChecks(

@@ -12,6 +12,20 @@ from dataclasses import dataclass
 
 from qa_bot.corpus import Paper
 
+# A question that asks for a quantity ("how many", "what accuracy", "多少"): its answer is a number.
+QUANTITY = re.compile(
+    r"\bhow (?:many|much|fast|large|big|long|accurate)\b|\b(?:accuracy|speed-?ups?|faster|score|scores|"
+    r"percentage|rate|mIoU|NDS|F1|top-1|gains?|improvements?)\b|多少|几[个种项次倍]|多快|准确率|加速|提升|得分",
+    re.IGNORECASE,
+)
+# A question that asks which paper or method: its answer names it.
+IDENTIFY = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+){0,3}?(?:papers?|methods?|approach(?:es)?|works?|models?|toolbox|benchmarks?|"
+    r"frameworks?|datasets?|metrics?|techniques?|systems?)\b|\bwhat is (?:it|the \w+) called\b|"
+    r"哪篇|哪个|哪些|哪种|叫什么|什么方法|什么名字",
+    re.IGNORECASE,
+)
+DIGIT = re.compile(r"\d")
 SENTENCE = re.compile(r".+?(?:[.!?](?=\s+[A-Z0-9(\"'])|[。！？!?；;](?!\d)|$)", re.DOTALL)
 
 
@@ -26,18 +40,36 @@ def best_sentences(
     term_weight: Callable[[str], float],
     sentence_terms: Callable[[str], list[str]],
     limit: int = 1,
+    bonus: Callable[[str, float], float] | None = None,
 ) -> list[str]:
-    """The `limit` sentences with most query weight, in the order they appear in the text; only
-    sentences holding some query term, unless none does (then the first sentence)."""
+    """The `limit` sentences with most query weight (plus `bonus(sentence, weight)`), in the order
+    they appear in the text; only sentences with some, unless none has any (then the first)."""
     wanted = set(query_terms)
     sentences = split_sentences(text)
-    scored = [
-        (sum(term_weight(term) for term in wanted.intersection(sentence_terms(sentence))), -position)
-        for position, sentence in enumerate(sentences)
-    ]
+    scored = []
+    for position, sentence in enumerate(sentences):
+        weight = sum(term_weight(term) for term in wanted.intersection(sentence_terms(sentence)))
+        scored.append((weight + (bonus(sentence, weight) if bonus else 0.0), -position))
     matching = [i for i in range(len(sentences)) if scored[i][0] > 0] or [0]
     chosen = sorted(matching, key=lambda i: scored[i], reverse=True)[:limit]
     return [sentences[i] for i in sorted(chosen)]
+
+
+def answer_bonus(question: str, name: str | None, weight: float) -> Callable[[str, float], float] | None:
+    """`weight` more for a sentence that holds what the question asks for: a number, for a question
+    that asks for a quantity, if the sentence matches the question too (so "Faith achieves a 2.6x
+    speedup" beats "we propose Faith, a framework for GPUs"); the paper's name, for one that asks
+    which paper or method (the sentence that introduces "RELIANT" answers "which method ...?")."""
+    wants_number = QUANTITY.search(question) is not None
+    wants_name = name is not None and IDENTIFY.search(question) is not None
+    if not (wants_number or wants_name):
+        return None
+
+    def bonus(sentence: str, matched: float) -> float:
+        answers = (wants_number and matched > 0 and DIGIT.search(sentence)) or (wants_name and name in sentence)
+        return weight if answers else 0.0
+
+    return bonus
 
 
 @dataclass(frozen=True)

@@ -70,11 +70,14 @@ class Retriever:
     def snippet(self, terms: list[str], paper: Paper) -> str:
         return self.best_sentences(terms, paper, 1)[0]
 
-    def best_sentences(self, terms: list[str], paper: Paper, limit: int, fallback_terms: list[str] = ()) -> list[str]:
-        """The sentences with most weight of `terms`, or of `fallback_terms` if none holds any."""
+    def best_sentences(
+        self, terms: list[str], paper: Paper, limit: int, fallback_terms: list[str] = (), bonus=None
+    ) -> list[str]:
+        """The sentences with most weight of `terms`, or of `fallback_terms` if none holds any;
+        `bonus(sentence)` is added to a sentence's weight."""
         if fallback_terms and not set(terms) & set(document_terms(paper.text)):
             terms = fallback_terms
-        return best_sentences(terms, paper.text, self.term_weight, document_terms, limit)
+        return best_sentences(terms, paper.text, self.term_weight, document_terms, limit, bonus)
 
     def coverage(self, query: str, paper: Paper) -> "Coverage":
         """How much of the query the paper holds: each query word weighs the IDF of its most common

@@ -91,6 +91,12 @@ def make_title(text: str, name: str | None) -> str:
     return f"{name}: {clipped}" if name else clipped
 
 
+def name_in_title(title: str) -> str | None:
+    """The name a derived title starts with ("TinyMIM" of "TinyMIM: Masked image ..."), if any."""
+    head, separator, _ = title.partition(": ")
+    return head if separator and NAME_TOKEN.fullmatch(head) else None
+
+
 def first_sentence(text: str) -> str:
     return SENTENCE_END.split(text.strip(), maxsplit=1)[0]
 

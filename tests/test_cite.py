@@ -94,3 +94,9 @@ def test_facts_are_numbers_and_names():
 def test_with_marker_puts_the_marker_before_the_full_stop():
     assert with_marker("It works.", 2) == "It works [2]."
     assert with_marker("它有效", 1) == "它有效[1]。"
+
+
+def test_a_clause_cut_at_a_semicolon_is_cited_as_a_sentence_of_its_own():
+    assert with_marker("Distilling token relations is more effective;", 3) == "Distilling token relations is more effective [3]."
+    assert with_marker("蒸馏更有效；", 2) == "蒸馏更有效[2]。"
+    assert answer_sentences(with_marker("A beats B;", 1) + " " + with_marker("C beats D", 2)) == ["A beats B [1].", "C beats D [2]."]

@@ -97,7 +97,8 @@ def test_retrieval_figures_agree_with_the_definitions_on_every_question(seeds_re
 def test_answer_figures_follow_what_the_answers_say(seeds_retriever, tmp_path):
     questions = [
         fact("right", "How many expert-annotated users does MGTAB contain?", [MGTAB], [["10,199", "10199"]]),
-        fact("wrong", "How many micro-expression videos does the DFME dataset include?", ["7,526 well-labeled"], [["7,526", "7526"]]),
+        # A required fact no answer can state (the abstract does not), so that one must fail.
+        fact("wrong", "How many micro-expression videos does the DFME dataset include?", ["7,526 well-labeled"], [["9,999"]]),
         fact("none", "What is the capital of France?", [], kind="unanswerable"),
         fact("follow", "How many expert-annotated users does it contain?", [MGTAB], [["10,199"]], kind="followup",
              context=["What is MGTAB?"]),
@@ -105,7 +106,7 @@ def test_answer_figures_follow_what_the_answers_say(seeds_retriever, tmp_path):
     question_set = load_questions(write_questions(tmp_path, *questions))
     model = FakeModel(
         "MGTAB contains 10,199 expert-annotated users [1].",
-        "DFME is a dataset of micro-expression videos [1].",  # true, cited, but without the number
+        "DFME is a dataset of micro-expression videos [1].",
         "MGTAB is a benchmark for Twitter account detection [1].",
         "It contains 10,199 expert-annotated users [1].",
     )
