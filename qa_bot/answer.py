@@ -173,10 +173,11 @@ class Assistant:
         return question, alone, covered
 
     def _evidence_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
-        """The best paper, and those of the next that cover the question too: a paper that shares a
-        word or two with it is noise the model would cite."""
+        """The best paper, and those of the next that score close to it and cover the question too:
+        a paper that shares a word or two with it is noise the model would cite."""
         best = hits[: self.settings.evidence_papers]
-        return best[:1] + [hit for hit in best[1:] if self._covers(query, hit.paper)]
+        close = [hit for hit in best[1:] if hit.score >= self.settings.evidence_min_score_share * best[0].score]
+        return best[:1] + [hit for hit in close if self._covers(query, hit.paper)]
 
     def _covers(self, question: str, paper: Paper) -> bool:
         coverage = self.retriever.coverage(question, paper)

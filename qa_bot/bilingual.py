@@ -99,14 +99,18 @@ def query_terms(text: str) -> list[str]:
     match them twice and English abstracts once: on our query set that ranked the wrong-language
     paper first for 7 of 10 Chinese questions about English papers (see README, Retrieval).
     """
-    terms: list[str] = []
+    return [term for unit in query_units(text) for term in unit]
+
+
+def query_units(text: str) -> list[tuple[str, ...]]:
+    """The query terms word by word: an English word's stem, or a Chinese word's glosses."""
+    units: list[tuple[str, ...]] = []
     for is_chinese, run in split_runs(text):
         if is_chinese:
-            for word in dictionary_words(chinese_words(run)):
-                terms.extend(gloss_terms(word) or (word,))
+            units.extend(gloss_terms(word) or (word,) for word in dictionary_words(chinese_words(run)))
         else:
-            terms.extend(english_terms(run))
-    return terms
+            units.extend((term,) for term in english_terms(run))
+    return units
 
 
 def term_units(text: str) -> list[frozenset[str]]:

@@ -50,12 +50,24 @@ class Index:
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """rank-bm25's `get_scores(terms)` for every document."""
-        ids = self.term_ids(terms)
-        scores = np.full(len(self.paper_ids), float(self.floor[ids].sum()))
+        return self.unit_scores([[term] for term in terms])
+
+    def unit_scores(self, units: list[list[str]]) -> np.ndarray:
+        """For every document, the sum over `units` of the best score of the unit's terms: the
+        glosses of a Chinese word ("attack", "assault", "accuse") count as one word, so a Chinese
+        abstract, indexed with all of them, does not score one word eight times."""
+        scores = np.zeros(len(self.paper_ids))
         indptr, indices, data = self.weights.indptr, self.weights.indices, self.weights.data
-        for term in ids:
-            start, end = indptr[term], indptr[term + 1]
-            scores[indices[start:end]] += data[start:end]
+        for unit in units:
+            ids = self.term_ids(unit)
+            if not ids:
+                continue
+            best = np.full(len(self.paper_ids), float(self.floor[ids].max()))
+            for term in ids:
+                start, end = indptr[term], indptr[term + 1]
+                rows = indices[start:end]
+                best[rows] = np.maximum(best[rows], self.floor[term] + data[start:end])
+            scores += best
         return scores
 
     def matching(self, terms: list[str]) -> np.ndarray:

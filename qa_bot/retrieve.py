@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa_bot.bilingual import document_terms, query_terms, term_units
+from qa_bot.bilingual import document_terms, query_terms, query_units, term_units
 from qa_bot.corpus import Corpus, Paper, load_corpus
 from qa_bot.errors import BadInputError
 from qa_bot.evidence import best_sentences
@@ -57,8 +57,9 @@ class Retriever:
         named in `include` (a follow-up's earlier citations) are candidates whatever their terms."""
         require_query(query)
         started = time.perf_counter()
-        terms = query_terms(query)
-        scores = self.index.scores(terms)
+        units = query_units(query)
+        terms = [term for unit in units for term in unit]
+        scores = self.index.unit_scores(units)
         candidates = np.union1d(self.index.matching(terms), [self.corpus.position(pid) for pid in include]).astype(int)
         top = top_k(candidates, scores, k)
         hits = [

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     max_answer_tokens: int = Field(default=160, ge=8, le=4096, description="Longest answer the model may write.")
     evidence_papers: int = Field(default=3, ge=1, le=20, description="Retrieved papers whose sentences are evidence.")
     evidence_sentences: int = Field(default=2, ge=1, le=10, description="Sentences taken from each evidence paper.")
+    evidence_min_score_share: float = Field(
+        default=0.75, ge=0, le=1,
+        description="A paper after the first is evidence only if its score is at least this share of the first's.",
+    )
     evidence_tokens: int = Field(default=400, ge=50, description="Model-token budget for the evidence block.")
     min_coverage: float = Field(
         default=0.32, ge=0, le=1,
