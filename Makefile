@@ -19,7 +19,12 @@ else
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF
 endif
 
-.PHONY: run test bench bench-answers clean
+# The evaluation's gates (README, Evaluation): a little under the figures measured, so that CI
+# fails when a change makes retrieval, citations, answers or abstention worse.
+GATES_RETRIEVAL := --min-recall5 0.95 --min-recall5-cross 0.90 --min-mrr 0.93 --min-refusal-recall 0.92 --max-false-refusals 0.03
+GATES_ANSWERS := $(GATES_RETRIEVAL) --min-citation-precision 0.90 --min-facts 0.72
+
+.PHONY: run test eval bench bench-answers clean
 
 $(LLAMA_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +51,16 @@ $(BROWSER_STAMP): | $(STAMP)
 run: $(STAMP)
 	$(BIN)/qa-bot ui $(if $(PORT),--port $(PORT))
 
-## test: install (Chromium for the browser test included), then run the whole test suite
+## test: install (Chromium for the browser test included), run the whole test suite, then the
+## evaluation with its gates: retrieval only, and with the default model (report in artifacts/eval)
 test: $(STAMP) $(BROWSER_STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/qa-bot eval --retrieval-only $(GATES_RETRIEVAL)
+	$(BIN)/qa-bot eval --out artifacts/eval $(GATES_ANSWERS)
+
+## eval: the evaluation with the default model, report in artifacts/eval (MODEL=smollm2 for the other)
+eval: $(STAMP)
+	$(BIN)/qa-bot eval --out artifacts/eval$(if $(MODEL),-$(MODEL)) $(if $(MODEL),--model $(MODEL))
 
 ## bench: retrieval speed on the seeds and on 100,000 generated abstracts (README figures)
 bench: $(STAMP)

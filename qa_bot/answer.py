@@ -114,19 +114,7 @@ class Assistant:
                 question, ABSTENTION[language], "abstained", [], hits, [], self.model.name,
                 Timings(retrieval_ms, None, elapsed_ms(started)), query, "", [],
             )
-        own_terms, query_terms_ = query_terms(question), query_terms(query)
-        weight = max(map(self.retriever.term_weight, own_terms), default=0.0)
-        sources = select_evidence(
-            [(hit.paper, hit.score) for hit in self._evidence_papers(query, hits)],
-            # A follow-up's sentences answer its own words ("how much faster"); the earlier turn's
-            # words only choose among sentences that hold none of them.
-            lambda paper, count: self.retriever.best_sentences(
-                own_terms, paper, count, query_terms_, answer_bonus(question, name_in_title(paper.title), weight)
-            ),
-            self.model.count_tokens,
-            self.settings.evidence_sentences,
-            self.settings.evidence_tokens,
-        )
+        sources = self._evidence(question, query, hits)
         messages = self._messages(question, sources)
         checker = CitationChecker(sources, self.settings.min_support)
         generated, checked_count, first_token_ms = "", 0, None
@@ -171,6 +159,21 @@ class Assistant:
             if any(self._covers(wanted, paper) for paper in self._papers(hits[:1], carried_ids)):
                 return query, hits, True
         return question, alone, covered
+
+    def _evidence(self, question: str, query: str, hits: list[Hit]) -> list[Source]:
+        own_terms, query_terms_ = query_terms(question), query_terms(query)
+        weight = max(map(self.retriever.term_weight, own_terms), default=0.0)
+
+        def best_sentences(paper: Paper, count: int) -> list[str]:
+            # A follow-up's sentences answer its own words ("how much faster"); the earlier turn's
+            # words only choose among sentences that hold none of them.
+            bonus = answer_bonus(question, name_in_title(paper.title), weight)
+            return self.retriever.best_sentences(own_terms, paper, count, query_terms_, bonus)
+
+        papers = [(hit.paper, hit.score) for hit in self._evidence_papers(query, hits)]
+        return select_evidence(
+            papers, best_sentences, self.model.count_tokens, self.settings.evidence_sentences, self.settings.evidence_tokens
+        )
 
     def _evidence_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
         """The best paper, and those of the next that score close to it and cover the question too:
