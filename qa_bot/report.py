@@ -161,7 +161,7 @@ def chart(report: dict, path: Path) -> None:
 
     kinds = list(report["by_kind"])
     shown = [(key, label) for key, label in CHART_FIGURES if any(report["by_kind"][k].get(key) is not None for k in kinds)]
-    figure, axes = pyplot.subplots(figsize=(10, 4.8), dpi=120)
+    figure, axes = pyplot.subplots(figsize=(10, 5.2), dpi=120)
     width = 0.8 / len(shown)
     for position, (key, label) in enumerate(shown):
         values = [report["by_kind"][kind].get(key) or 0.0 for kind in kinds]
@@ -172,7 +172,7 @@ def chart(report: dict, path: Path) -> None:
     axes.set_ylabel("share")
     model = report["meta"]["model"]
     axes.set_title(f"qa-bot evaluation · {model['file'] if model else 'retrieval only'}")
-    axes.legend(loc="lower left", fontsize=8)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(shown), fontsize=8, frameon=False)
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path)
