@@ -170,6 +170,7 @@ def evaluate_command(questions_file, out, as_json, limit, retrieval_only, compar
         return
     settings = make_settings(corpus=corpus, model=model, strict=strict)
     settings = settings.model_copy(update={"top_k": max(settings.top_k, evaluate.RANKING_DEPTH)})
+    out_folder = report.prepare_folder(Path(out)) if out else None
     question_set = load_questions(Path(questions_file) if questions_file else DEFAULT_QUESTIONS)
     if limit:
         question_set = replace(question_set, questions=question_set.questions[:limit])
@@ -183,8 +184,8 @@ def evaluate_command(questions_file, out, as_json, limit, retrieval_only, compar
                                     lambda question: bar.update(1, question.id))
     result = report.build_report(results, report.run_meta(settings, model_path, retriever.corpus, question_set))
     click.echo(json.dumps(result, ensure_ascii=False) if as_json else report.figures_table(result, markdown=False))
-    if out:
-        for path in report.write_report(result, Path(out)):
+    if out_folder:
+        for path in report.write_report(result, out_folder):
             click.echo(f"wrote {path}", err=True)
     failures = [failure for gate in gates_of(**gates) if (failure := gate.failure(result))]
     for failure in failures:

@@ -13,7 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from qa_bot.corpus import Corpus
-from qa_bot.errors import BadInputError
+from qa_bot.errors import BadInputError, QaBotError
 from qa_bot.evaluate import DIRECTIONS, QuestionResult, breakdown, summarize
 from qa_bot.questions import KINDS, QuestionSet
 from qa_bot.settings import Settings
@@ -179,12 +179,23 @@ def chart(report: dict, path: Path) -> None:
     pyplot.close(figure)
 
 
+def prepare_folder(folder: Path) -> Path:
+    """The report folder, made before the evaluation runs, so that a bad --out fails at once."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot create the report folder {folder}: {exc.strerror}") from None
+    return folder
+
+
 def write_report(report: dict, folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "eval.json", folder / "eval.md", folder / "eval-by-kind.png"]
-    paths[0].write_text(json.dumps(report, ensure_ascii=False, indent=1), "utf-8")
-    paths[1].write_text(markdown_report(report), "utf-8")
-    chart(report, paths[2])
+    try:
+        paths[0].write_text(json.dumps(report, ensure_ascii=False, indent=1), "utf-8")
+        paths[1].write_text(markdown_report(report), "utf-8")
+        chart(report, paths[2])
+    except OSError as exc:
+        raise QaBotError(f"cannot write the report in {folder}: {exc.strerror}") from None
     return paths
 
 

@@ -167,3 +167,11 @@ def test_compare_shows_the_figures_and_the_questions_that_changed(tmp_path):
     assert f"{moved['id']}: declined" in shown
     run = qa_bot("eval", "--compare", str(first), str(tmp_path / "missing.json"))
     assert run.returncode == 2 and "cannot read" in run.stderr
+
+
+def test_an_unusable_report_folder_fails_before_the_questions_run(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    run = qa_bot("eval", "--retrieval-only", "--out", str(blocker / "out"))
+    assert run.returncode == 2 and "cannot create the report folder" in run.stderr
+    assert "evaluating" not in run.stderr
