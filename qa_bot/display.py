@@ -21,7 +21,8 @@ from qa_bot.retrieve import Hit
 MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 LANGUAGE_LABELS = {"en": "English", "zh": "Chinese"}
 CLOSEST_SHOWN = 3
-CONTEXT_CHARS = 160  # abstract text shown on each side of the evidence before the card is expanded
+CONTEXT_CHARS = 160
+HINT_CHARS = 240  # evidence shown when the pointer rests on a marker  # abstract text shown on each side of the evidence before the card is expanded
 
 
 def escape_markdown(text: str, characters: re.Pattern = MARKDOWN_PUNCTUATION) -> str:
@@ -85,7 +86,8 @@ def marker_links(numbers: list[int], cited: dict[int, Citation], turn: int) -> s
         if citation is None:  # the checker keeps only cited markers; show a stray one as text
             links.append(f"[{number}]")
             continue
-        hint = escape(f"{citation.paper.title} · {places(citation.paper.locations)}", quote=True)
+        evidence = citation.evidence if len(citation.evidence) <= HINT_CHARS else citation.evidence[:HINT_CHARS] + "…"
+        hint = escape(f"{citation.paper.title} · {places(citation.paper.locations)}\n“{evidence}”", quote=True)
         links.append(f'<a class="qa-marker" href="#{anchor(turn, number)}" title="{hint}">[{number}]</a>')
     return "".join(links)
 

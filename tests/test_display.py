@@ -47,7 +47,7 @@ def test_markers_link_to_their_cards_and_the_text_is_escaped(assistant, seeds_re
     html = answer_html(answer, turn=2)
     assert '<a class="qa-marker" href="#qa-t2-c1"' in html
     tinymim = paper_with(seeds_retriever, TINYMIM)
-    assert f'title="{tinymim.title}' in html
+    assert f'title="{tinymim.title}' in html and "“Our TinyMIM model of tiny size achieves 79.6%" in html
     block = answer_block_html(answer, 2, show_scores=False)
     assert 'id="qa-t2-c1"' in block and "000_a261c613d12b610b.txt:11" in block
     assert "<mark>Our TinyMIM model of tiny size achieves 79.6%" in block

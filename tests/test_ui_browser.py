@@ -81,11 +81,13 @@ def ask(page: Page, question: str) -> None:
     box.fill(question)
     box.press("Enter")
     expect(page.locator(".qa-answer")).to_have_count(answers + 1, timeout=ANSWER_TIMEOUT_MS)
-    page.wait_for_load_state("networkidle")
+    # The chat follows the newest message (so it is what a screenshot shows).
+    expect(page.locator("[data-testid='stChatMessage']").last).to_be_in_viewport(timeout=10_000)
 
 
 def snapshot(page: Page, name: str) -> None:
-    page.screenshot(path=ARTIFACTS / f"ui-{name}.png", full_page=True)
+    page.wait_for_timeout(500)  # the page's own scrolling animation, for a legible picture
+    page.screenshot(path=ARTIFACTS / f"ui-{name}.png")
 
 
 def test_a_new_user_asks_in_english_and_chinese_follows_up_and_exports(chat_url, page, seeds_retriever):
