@@ -21,8 +21,8 @@ from qa_bot.retrieve import Hit
 MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 LANGUAGE_LABELS = {"en": "English", "zh": "Chinese"}
 CLOSEST_SHOWN = 3
-CONTEXT_CHARS = 160
-HINT_CHARS = 240  # evidence shown when the pointer rests on a marker  # abstract text shown on each side of the evidence before the card is expanded
+CONTEXT_CHARS = 160  # abstract text shown on each side of the evidence before the card is expanded
+HINT_CHARS = 240  # evidence shown when the pointer rests on a marker
 
 
 def escape_markdown(text: str, characters: re.Pattern = MARKDOWN_PUNCTUATION) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa_bot.bilingual import document_terms, query_terms, query_units, term_units
+from qa_bot.tokenize import question_frame_terms
 from qa_bot.corpus import Corpus, Paper, load_corpus
 from qa_bot.errors import BadInputError
 from qa_bot.evidence import best_sentences
@@ -87,7 +88,8 @@ class Retriever:
         question about something the papers never mention."""
         paper_terms = set(document_terms(paper.text))
         total = held = 0.0
-        units = term_units(query)
+        frame = question_frame_terms()
+        units = [unit for unit in term_units(query) if not unit & frame]
         shared = 0
         for unit in units:
             weight = min((self.term_weight(term) for term in unit if term in self.index.vocabulary), default=None)

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     )
     evidence_tokens: int = Field(default=400, ge=50, description="Model-token budget for the evidence block.")
     min_coverage: float = Field(
-        default=0.32, ge=0, le=1,
+        default=0.30, ge=0, le=1,
         description="Abstain when the best paper holds less than this share of the question's weight "
         "(calibrated with scripts/calibrate_abstention.py).",
     )

@@ -26,7 +26,19 @@ _stemmer = Stemmer.Stemmer("english")
 
 @cache
 def stop_words(lang: str) -> frozenset[str]:
-    text = resources.files("qa_bot").joinpath(f"data/stopwords_{lang}.txt").read_text("utf-8")
+    return word_list(f"stopwords_{lang}.txt")
+
+
+@cache
+def question_frame_terms() -> frozenset[str]:
+    """The terms of data/question_frame.txt: English words stemmed, Chinese words as they are."""
+    words = word_list("question_frame.txt")
+    return frozenset(_stemmer.stemWords([w for w in words if not CJK_CHAR.match(w)])) | {w for w in words if CJK_CHAR.match(w)}
+
+
+def word_list(name: str) -> frozenset[str]:
+    """A data file's words, one per line; lines starting with # are comments."""
+    text = resources.files("qa_bot").joinpath(f"data/{name}").read_text("utf-8")
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 

@@ -75,3 +75,13 @@ def test_coverage_counts_the_question_words_a_paper_shares(seeds_retriever):
     assert not lucky.enough(0.0, 2)
     single = seeds_retriever.coverage("TinyMIM", paper)
     assert single.enough(0.32, 2), "a one-word question needs only its word"
+
+
+def test_words_that_frame_a_question_do_not_count_as_covered(seeds_retriever):
+    paper = paper_with(seeds_retriever, "DOORPING")
+    framed = seeds_retriever.coverage("Which paper proposes a new method for backdoor attacks?", paper)
+    plain = seeds_retriever.coverage("backdoor attacks?", paper)
+    assert (framed.shared_words, framed.query_words) == (plain.shared_words, plain.query_words) == (2, 2)
+    assert framed.share == plain.share
+    chinese = seeds_retriever.coverage("哪篇论文提出了新的后门攻击方法？", paper)
+    assert chinese.query_words == 2
