@@ -184,7 +184,8 @@ class Assistant:
 
     def _covers(self, question: str, paper: Paper) -> bool:
         coverage = self.retriever.coverage(question, paper)
-        return coverage.enough(self.settings.min_coverage, self.settings.min_shared_words)
+        settings = self.settings
+        return coverage.enough(settings.min_coverage, settings.min_shared_words, settings.short_question_words)
 
     def _papers(self, hits: list[Hit], paper_ids: tuple[str, ...]) -> list[Paper]:
         return [hit.paper for hit in hits] + [self.retriever.corpus.paper(paper_id) for paper_id in paper_ids]

@@ -34,10 +34,14 @@ class Coverage:
     share: float  # of the query's weight
     shared_words: int
     query_words: int
+    holds_most_specific: bool  # the query word the corpus uses least (or never)
 
-    def enough(self, min_share: float, min_shared_words: int) -> bool:
-        """Whether the paper covers the query: most of its weight, and more than one lucky word
-        ("How big is the moon?" shares only "big" with a paper, which is half its weight)."""
+    def enough(self, min_share: float, min_shared_words: int, short_query_words: int) -> bool:
+        """Whether the paper covers the query: enough of its weight, more than one lucky word ("How
+        big is the moon?" shares only "big" with a paper, which is half its weight), and, for a
+        short query, its most specific word ("What are the side effects of aspirin?" needs "aspirin")."""
+        if self.query_words <= short_query_words and not self.holds_most_specific:
+            return False
         return self.share >= min_share and self.shared_words >= min(min_shared_words, self.query_words)
 
 
@@ -90,15 +94,18 @@ class Retriever:
         total = held = 0.0
         frame = question_frame_terms()
         units = [unit for unit in term_units(query) if not unit & frame]
-        shared = 0
+        shared, most_specific = 0, (-1.0, False)
         for unit in units:
             weight = min((self.term_weight(term) for term in unit if term in self.index.vocabulary), default=None)
             weight = self.max_weight if weight is None else weight
             total += weight
-            if unit & paper_terms:
+            holds = bool(unit & paper_terms)
+            if holds:
                 held += weight
                 shared += 1
-        return Coverage(held / total if total else 0.0, shared, len(units))
+            if weight > most_specific[0]:
+                most_specific = (weight, holds)
+        return Coverage(held / total if total else 0.0, shared, len(units), most_specific[1])
 
     @property
     def max_weight(self) -> float:

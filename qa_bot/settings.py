@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         description="Abstain when the best paper shares fewer of the question's words than this "
         "(or than the question has): one shared word is not enough evidence.",
     )
+    short_question_words: int = Field(
+        default=4, ge=0,
+        description="In a question of at most this many words, the best paper must hold its most "
+        "specific word (the one the corpus uses least), or the question is declined.",
+    )
     min_support: float = Field(
         default=0.5, ge=0, le=1,
         description="Share of a sentence's content words its evidence must hold for the sentence to stay.",

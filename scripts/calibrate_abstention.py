@@ -2,7 +2,7 @@
 
 For every question of qa_bot/data/questions.jsonl that stands alone (follow-ups need their
 conversation), the coverage of the best retrieved paper; then, for a range of thresholds on its
-share (with the shared-words rule of the settings on), the share of unanswerable questions
+share (with the shared-words and short-question rules of the settings on), the share of unanswerable questions
 declined and of answerable ones wrongly declined. Run:
     .venv/bin/python scripts/calibrate_abstention.py
 """
@@ -33,7 +33,7 @@ def main() -> None:
 
 
 def covers(coverage: Coverage | None, threshold: float, settings: Settings) -> bool:
-    return coverage is not None and coverage.enough(threshold, settings.min_shared_words)
+    return coverage is not None and coverage.enough(threshold, settings.min_shared_words, settings.short_question_words)
 
 
 def share(item: tuple[Coverage | None, str]) -> float:

@@ -101,6 +101,8 @@ def test_an_english_question_cites_a_chinese_only_paper(seeds_retriever, setting
         ("月球有多大？", "zh"),
         # "paper", "proposes", "new" frame the question; only "algorithm" is about a topic.
         ("Which paper proposes a new sorting algorithm?", "en"),
+        # A short question whose most specific word no paper holds.
+        ("What are the side effects of aspirin?", "en"),
     ],
 )
 def test_out_of_corpus_questions_are_declined_without_calling_the_model(seeds_retriever, settings, question, language):

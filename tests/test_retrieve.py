@@ -69,12 +69,12 @@ def test_coverage_counts_the_question_words_a_paper_shares(seeds_retriever):
     covered = seeds_retriever.coverage("What accuracy does TinyMIM reach on ImageNet?", paper)
     assert (covered.shared_words, covered.query_words) == (3, 4)  # "reach" is not in the abstract
     assert 0.5 < covered.share < 1.0
-    assert covered.enough(0.32, 2)
+    assert covered.enough(0.32, 2, 4)
     lucky = seeds_retriever.coverage("How tall is TinyMIM's moon?", paper)
     assert lucky.shared_words == 1 and lucky.query_words == 3
-    assert not lucky.enough(0.0, 2)
+    assert not lucky.enough(0.0, 2, 0)
     single = seeds_retriever.coverage("TinyMIM", paper)
-    assert single.enough(0.32, 2), "a one-word question needs only its word"
+    assert single.enough(0.32, 2, 4), "a one-word question needs only its word"
 
 
 def test_words_that_frame_a_question_do_not_count_as_covered(seeds_retriever):
@@ -85,3 +85,12 @@ def test_words_that_frame_a_question_do_not_count_as_covered(seeds_retriever):
     assert framed.share == plain.share
     chinese = seeds_retriever.coverage("哪篇论文提出了新的后门攻击方法？", paper)
     assert chinese.query_words == 2
+
+
+def test_a_short_question_is_covered_only_with_its_most_specific_word(seeds_retriever):
+    paper = paper_with(seeds_retriever, "TinyMIM model of tiny size")
+    without = seeds_retriever.coverage("Image classification accuracy of aspirin?", paper)  # no paper says aspirin
+    assert (without.shared_words, without.query_words) == (3, 4) and not without.holds_most_specific
+    assert not without.enough(0.0, 2, 4) and without.enough(0.0, 2, 3)  # longer than 3 words: rule off
+    holding = seeds_retriever.coverage("TinyMIM accuracy?", paper)
+    assert holding.holds_most_specific and holding.enough(0.30, 2, 4)
