@@ -103,7 +103,7 @@ class Retriever:
             if holds:
                 held += weight
                 shared += 1
-            if weight > most_specific[0]:
+            if (weight, holds) > most_specific:  # of equally specific words, one held is enough
                 most_specific = (weight, holds)
         return Coverage(held / total if total else 0.0, shared, len(units), most_specific[1])
 
