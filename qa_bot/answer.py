@@ -18,7 +18,7 @@ from qa_bot.cite import CheckedSentence, CitationChecker, answer_sentences, with
 from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
 from qa_bot.corpus import Paper, detect_language
 from qa_bot.errors import BadInputError
-from qa_bot.evidence import Source, answer_bonus, numbered_evidence, select_evidence
+from qa_bot.evidence import Source, answer_bonus, asked_for, numbered_evidence, select_evidence
 from qa_bot.llm import LanguageModel, is_looping, until_repetition
 from qa_bot.prompts import render_prompt
 from qa_bot.retrieve import Hit, Retriever
@@ -225,10 +225,11 @@ def quote(source: Source, sentence: str) -> CheckedSentence:
 def sentence_with_what_is_asked(question: str, kept: list[CheckedSentence], best: Source) -> str | None:
     """When the question asks for a number (or a name) that no sentence of the answer states, the
     best source's evidence sentence that states it, to be quoted after them."""
-    holds = answer_bonus(question, name_in_title(best.paper.title), 1.0)
-    if holds is None or any(holds(sentence.claim, 1.0) for sentence in kept):
+    states = asked_for(question, name_in_title(best.paper.title))
+    # Evidence sentences were chosen for matching the question, so each counts as matching.
+    if states is None or any(states(sentence.claim, 1.0) for sentence in kept):
         return None
-    return next((sentence for sentence in best.sentences if holds(sentence, 1.0)), None)
+    return next((sentence for sentence in best.sentences if states(sentence, 1.0)), None)
 
 
 def citations_for(kept: list[CheckedSentence], sources: list[Source]) -> list[Citation]:

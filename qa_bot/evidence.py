@@ -55,21 +55,25 @@ def best_sentences(
     return [sentences[i] for i in sorted(chosen)]
 
 
-def answer_bonus(question: str, name: str | None, weight: float) -> Callable[[str, float], float] | None:
-    """`weight` more for a sentence that holds what the question asks for: a number, for a question
-    that asks for a quantity, if the sentence matches the question too (so "Faith achieves a 2.6x
-    speedup" beats "we propose Faith, a framework for GPUs"); the paper's name, for one that asks
-    which paper or method (the sentence that introduces "RELIANT" answers "which method ...?")."""
+def asked_for(question: str, name: str | None) -> Callable[[str, float], bool] | None:
+    """What the question asks for, as a test of a sentence (and of how much of the question it
+    matches): a number, for a question that asks for a quantity, in a sentence that matches the
+    question too; the paper's name, for one that asks which paper or method. None: nothing such."""
     wants_number = QUANTITY.search(question) is not None
     wants_name = name is not None and IDENTIFY.search(question) is not None
     if not (wants_number or wants_name):
         return None
+    return lambda sentence, matched: bool(
+        (wants_number and matched > 0 and DIGIT.search(sentence)) or (wants_name and name in sentence)
+    )
 
-    def bonus(sentence: str, matched: float) -> float:
-        answers = (wants_number and matched > 0 and DIGIT.search(sentence)) or (wants_name and name in sentence)
-        return weight if answers else 0.0
 
-    return bonus
+def answer_bonus(question: str, name: str | None, weight: float) -> Callable[[str, float], float] | None:
+    """`weight` more for a sentence that holds what the question asks for (so "Faith achieves a
+    2.6x speedup" beats "we propose Faith, a framework for GPUs", and the sentence that introduces
+    "RELIANT" answers "which method ...?")."""
+    states = asked_for(question, name)
+    return None if states is None else (lambda sentence, matched: weight if states(sentence, matched) else 0.0)
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class Retriever:
         self, terms: list[str], paper: Paper, limit: int, fallback_terms: list[str] = (), bonus=None
     ) -> list[str]:
         """The sentences with most weight of `terms`, or of `fallback_terms` if none holds any;
-        `bonus(sentence)` is added to a sentence's weight."""
+        `bonus(sentence, weight)` is added to a sentence's weight."""
         if fallback_terms and not set(terms) & set(document_terms(paper.text)):
             terms = fallback_terms
         return best_sentences(terms, paper.text, self.term_weight, document_terms, limit, bonus)
