@@ -104,23 +104,22 @@ def query_terms(text: str) -> list[str]:
 
 def query_units(text: str) -> list[tuple[str, ...]]:
     """The query terms word by word: an English word's stem, or a Chinese word's glosses."""
-    units: list[tuple[str, ...]] = []
-    for is_chinese, run in split_runs(text):
-        if is_chinese:
-            units.extend(gloss_terms(word) or (word,) for word in dictionary_words(chinese_words(run)))
-        else:
-            units.extend((term,) for term in english_terms(run))
-    return units
+    return [glosses or (word,) for word, glosses in content_words(text)]
 
 
 def term_units(text: str) -> list[frozenset[str]]:
     """Each content word of the text as the set of index terms that can stand for it: an English
     word its stem, a Chinese word itself and its glosses. Shared by abstention (how much of a
     question the corpus covers) and the citation check (how much of a claim its evidence holds)."""
-    units: list[frozenset[str]] = []
+    return list(dict.fromkeys(frozenset((word, *glosses)) for word, glosses in content_words(text)))
+
+
+def content_words(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Each content word of the text with its English glosses: an English stem has none."""
+    words: list[tuple[str, tuple[str, ...]]] = []
     for is_chinese, run in split_runs(text):
         if is_chinese:
-            units.extend(frozenset((word, *gloss_terms(word))) for word in dictionary_words(chinese_words(run)))
+            words.extend((word, tuple(gloss_terms(word))) for word in dictionary_words(chinese_words(run)))
         else:
-            units.extend(frozenset((term,)) for term in english_terms(run))
-    return list(dict.fromkeys(units))
+            words.extend((term, ()) for term in english_terms(run))
+    return words

@@ -48,14 +48,11 @@ class Index:
     def term_ids(self, terms: list[str]) -> list[int]:
         return [self.vocabulary[term] for term in terms if term in self.vocabulary]
 
-    def scores(self, terms: list[str]) -> np.ndarray:
-        """rank-bm25's `get_scores(terms)` for every document."""
-        return self.unit_scores([[term] for term in terms])
-
     def unit_scores(self, units: list[list[str]]) -> np.ndarray:
         """For every document, the sum over `units` of the best score of the unit's terms: the
         glosses of a Chinese word ("attack", "assault", "accuse") count as one word, so a Chinese
-        abstract, indexed with all of them, does not score one word eight times."""
+        abstract, indexed with all of them, does not score one word eight times. With one term per
+        unit, these are rank-bm25's `get_scores(terms)`."""
         scores = np.zeros(len(self.paper_ids))
         indptr, indices, data = self.weights.indptr, self.weights.indices, self.weights.data
         for unit in units:

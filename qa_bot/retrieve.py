@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa_bot.bilingual import document_terms, query_terms, query_units, term_units
-from qa_bot.tokenize import question_frame_terms
+from qa_bot.bilingual import document_terms, query_units, term_units
 from qa_bot.corpus import Corpus, Paper, load_corpus
 from qa_bot.errors import BadInputError
 from qa_bot.evidence import best_sentences
 from qa_bot.index import Index, load_or_build
 from qa_bot.settings import Settings
+from qa_bot.tokenize import question_frame_terms
 
 
 @dataclass(frozen=True)
