@@ -109,13 +109,14 @@ def sidebar(retriever: Retriever, model: LanguageModel, settings: Settings, chat
         if st.button("New chat", width="stretch", disabled=not chat.turns):
             st.session_state.chat = ChatSession()
             st.rerun()
+        answers, now = chat.answers(), datetime.now()
         st.download_button(
             "Export chat (Markdown)",
-            data=conversation_markdown(chat.answers(), corpus.folder.name, model.name, datetime.now()),
-            file_name=f"qa-bot-chat-{datetime.now():%Y%m%d-%H%M}.md",
+            data=conversation_markdown(answers, corpus.folder.name, model.name, now),
+            file_name=f"qa-bot-chat-{now:%Y%m%d-%H%M}.md",
             mime="text/markdown",
             width="stretch",
-            disabled=not chat.answers(),
+            disabled=not answers,
         )
     return top_k, show_scores
 
