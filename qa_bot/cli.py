@@ -18,9 +18,10 @@ from pydantic import ValidationError
 from qa_bot import evaluate, report
 from qa_bot.answer import Answer, Assistant, require_question
 from qa_bot.conversation import Conversation
-from qa_bot.corpus import CorpusIssue, Location, places
+from qa_bot.corpus import CorpusIssue, places
 from qa_bot.errors import BadInputError, QaBotError
 from qa_bot.llm import PACKAGED_MODELS, open_model, resolve_model_path
+from qa_bot.output import answer_json, search_json
 from qa_bot.questions import DEFAULT_QUESTIONS, load_questions
 from qa_bot.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings
@@ -293,52 +294,6 @@ def read_queries(prompt: str = "search> ", hint: str = "Type a query and press E
         yield from (line.rstrip("\r\n") for line in sys.stdin)
 
 
-def locations_json(locations: list[Location]) -> list[dict]:
-    return [{"file": loc.file, "line": loc.line} for loc in locations]
-
-
-def answer_json(answer: Answer) -> str:
-    timings = answer.timings
-    return json.dumps(
-        {
-            "question": answer.question,
-            "answer": answer.text,
-            "abstained": answer.abstained,
-            "path": answer.path,
-            "citations": [
-                {
-                    "marker": c.marker,
-                    "paper_id": c.paper.paper_id,
-                    "title": c.paper.title,
-                    "lang": c.paper.lang,
-                    "locations": locations_json(c.paper.locations),
-                    "evidence": c.evidence,
-                }
-                for c in answer.citations
-            ],
-            "sources": [
-                {
-                    "rank": hit.rank,
-                    "paper_id": hit.paper.paper_id,
-                    "title": hit.paper.title,
-                    "score": round(hit.score, 4),
-                    "locations": locations_json(hit.paper.locations),
-                }
-                for hit in answer.hits
-            ],
-            "model": answer.model,
-            "timings_ms": {
-                "retrieval": round(timings.retrieval_ms, 1),
-                "first_token": round(timings.first_token_ms, 1) if timings.first_token_ms is not None else None,
-                "total": round(timings.total_ms, 1),
-            },
-            "query": answer.query,
-            "dropped": answer.dropped,
-        },
-        ensure_ascii=False,
-    )
-
-
 def format_sources(answer: Answer) -> str:
     if answer.abstained:
         if not answer.hits:
@@ -350,27 +305,6 @@ def format_sources(answer: Answer) -> str:
     for c in answer.citations:
         lines.append(f"  [{c.marker}] {c.paper.title} [{c.paper.lang}] · {places(c.paper.locations)}")
     return "\n".join(lines) + "\n"
-
-
-def search_json(result: SearchResult) -> str:
-    return json.dumps(
-        {
-            "query": result.query,
-            "results": [
-                {
-                    "rank": hit.rank,
-                    "paper_id": hit.paper.paper_id,
-                    "title": hit.paper.title,
-                    "lang": hit.paper.lang,
-                    "score": round(hit.score, 4),
-                    "locations": locations_json(hit.paper.locations),
-                    "snippet": hit.snippet,
-                }
-                for hit in result.hits
-            ],
-        },
-        ensure_ascii=False,
-    )
 
 
 def format_search(result: SearchResult) -> str:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from qa_bot.answer import ABSTENTION, Assistant
-from qa_bot.cli import answer_json
+from qa_bot.output import answer_json
 from qa_bot.conversation import Conversation
 from qa_bot.errors import BadInputError
 from qa_bot.settings import Settings

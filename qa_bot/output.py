@@ -1,0 +1,82 @@
+"""The contract's JSON shapes (shared/CONTRACT.md) of a search and an answer, one place for every
+front end: the CLI prints them, an HTTP service returns them."""
+
+import json
+
+from qa_bot.answer import Answer
+from qa_bot.corpus import Location
+from qa_bot.retrieve import SearchResult
+
+
+def to_json(value: dict) -> str:
+    """One line of UTF-8 JSON; NaN or Infinity, which JSON cannot hold, is an error, never output."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def locations_json(locations: list[Location]) -> list[dict]:
+    return [{"file": loc.file, "line": loc.line} for loc in locations]
+
+
+def answer_dict(answer: Answer) -> dict:
+    timings = answer.timings
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "path": answer.path,
+        "citations": [
+            {
+                "marker": c.marker,
+                "paper_id": c.paper.paper_id,
+                "title": c.paper.title,
+                "lang": c.paper.lang,
+                "locations": locations_json(c.paper.locations),
+                "evidence": c.evidence,
+            }
+            for c in answer.citations
+        ],
+        "sources": [
+            {
+                "rank": hit.rank,
+                "paper_id": hit.paper.paper_id,
+                "title": hit.paper.title,
+                "score": round(hit.score, 4),
+                "locations": locations_json(hit.paper.locations),
+            }
+            for hit in answer.hits
+        ],
+        "model": answer.model,
+        "timings_ms": {
+            "retrieval": round(timings.retrieval_ms, 1),
+            "first_token": round(timings.first_token_ms, 1) if timings.first_token_ms is not None else None,
+            "total": round(timings.total_ms, 1),
+        },
+        "query": answer.query,
+        "dropped": answer.dropped,
+    }
+
+
+def search_dict(result: SearchResult) -> dict:
+    return {
+        "query": result.query,
+        "results": [
+            {
+                "rank": hit.rank,
+                "paper_id": hit.paper.paper_id,
+                "title": hit.paper.title,
+                "lang": hit.paper.lang,
+                "score": round(hit.score, 4),
+                "locations": locations_json(hit.paper.locations),
+                "snippet": hit.snippet,
+            }
+            for hit in result.hits
+        ],
+    }
+
+
+def answer_json(answer: Answer) -> str:
+    return to_json(answer_dict(answer))
+
+
+def search_json(result: SearchResult) -> str:
+    return to_json(search_dict(result))
