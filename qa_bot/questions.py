@@ -18,7 +18,9 @@ from qa_bot.corpus import Corpus
 from qa_bot.errors import BadInputError
 
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.jsonl"
-Kind = Literal["fact", "paraphrase", "multi", "followup", "unanswerable"]
+# chatty: a long question that first describes the asker's situation; not_stated: about a paper of the
+# corpus that its abstract cannot answer (authors, year, a metric it does not report).
+Kind = Literal["fact", "chatty", "paraphrase", "multi", "followup", "unanswerable", "not_stated"]
 KINDS: tuple[str, ...] = Kind.__args__
 
 
@@ -41,6 +43,8 @@ class Question(BaseModel):
             raise ValueError("gold papers are required, except for an unanswerable question, which has none")
         if (self.kind == "followup") != bool(self.context):
             raise ValueError("a followup question needs its context (earlier questions), and only it")
+        if self.kind == "not_stated" and self.facts:
+            raise ValueError("a not_stated question has no required facts: its abstract does not hold them")
         if any(not variants or not all(v.strip() for v in variants) for variants in self.facts):
             raise ValueError("each required fact is a non-empty list of non-blank variants")
         return self
