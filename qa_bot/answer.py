@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from qa_bot.bilingual import query_terms
-from qa_bot.cite import CheckedSentence, CitationChecker, answer_sentences, with_marker
+from qa_bot.cite import TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, with_marker
 from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
 from qa_bot.corpus import Paper, detect_language
 from qa_bot.errors import BadInputError
-from qa_bot.evidence import Source, answer_bonus, asked_for, numbered_evidence, select_evidence
+from qa_bot.evidence import Source, answer_bonus, asked_for, numbered_evidence, select_evidence, split_sentences
 from qa_bot.llm import LanguageModel, is_looping, until_repetition
 from qa_bot.prompts import render_prompt
+from qa_bot.query import Query, analyse, states_metadata
 from qa_bot.retrieve import Hit, Retriever
 from qa_bot.settings import Settings
 from qa_bot.titles import name_in_title
@@ -29,6 +30,24 @@ ABSTENTION = {
     "en": "The papers in this collection do not cover this question.",
     "zh": "这批论文没有涉及这个问题。",
 }
+NOT_STATED = {"en": 'The abstract of "{title}" does not state {what}.', "zh": "“{title}”的摘要没有提到{what}。"}
+NOT_STATED_WHAT = {
+    None: ("this", "这一点"),
+    "authors": ("who wrote it", "作者是谁"),
+    "date": ("when it was published", "发表时间"),
+    "venue": ("where it was published", "发表在哪里"),
+    "code": ("whether its code is available", "代码是否公开"),
+    "funding": ("how it was funded", "资助来源"),
+    "hardware": ("the hardware it used", "所用的硬件"),
+    "time": ("how long it took to train", "训练所用的时间"),
+}
+# A sentence in the other language than the question's is shown as a marked quotation of its evidence.
+QUOTED_FRAME = {
+    "en": {"zh": 'The Chinese abstract [{marker}] states: "{quote}".', "en": '"{quote}" [{marker}].'},
+    "zh": {"en": "据英文摘要[{marker}]：“{quote}”。", "zh": "“{quote}”[{marker}]。"},
+}
+CHINESE_ENDS = ("。", "！", "？", "；")
+LIST_INTRO = {"en": "Papers in this collection that match:", "zh": "符合条件的论文："}
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
 
 
@@ -50,7 +69,8 @@ class Timings:
 class Answer:
     question: str
     text: str
-    path: Literal["generated", "extractive", "abstained"]
+    outcome: Literal["answered", "not_stated", "out_of_corpus"]
+    path: Literal["generated", "extractive", "listed", "abstained"]
     citations: list[Citation]
     hits: list[Hit]
     evidence: list[Source]
@@ -62,7 +82,7 @@ class Answer:
 
     @property
     def abstained(self) -> bool:
-        return self.path == "abstained"
+        return self.outcome != "answered"
 
 
 class AnswerStream:
@@ -87,7 +107,7 @@ class Assistant:
 
     def ask(self, question: str, conversation: Conversation | None = None) -> AnswerStream:
         require_question(question)
-        return AnswerStream(self._answer(question.strip(), conversation))
+        return AnswerStream(self._answer(analyse(question), conversation))
 
     def answer(self, question: str, conversation: Conversation | None = None) -> Answer:
         """The whole answer at once (no streaming)."""
@@ -96,124 +116,176 @@ class Assistant:
             pass
         return stream.answer
 
-    def _answer(self, question: str, conversation: Conversation | None) -> Generator[str, None, Answer]:
+    def _answer(self, query: Query, conversation: Conversation | None) -> Generator[str, None, Answer]:
         """The pipeline; the finished turn is recorded in `conversation`, when one is given."""
-        answer = yield from self._pipeline(question, conversation)
+        answer = yield from self._pipeline(query, conversation)
         if conversation is not None:
             remember(conversation, answer)
         return answer
 
-    def _pipeline(self, question: str, conversation: Conversation | None) -> Generator[str, None, Answer]:
+    def _pipeline(self, query: Query, conversation: Conversation | None) -> Generator[str, None, Answer]:
         started = time.perf_counter()
-        query, hits, relevant = self.retrieve(question, conversation)
+        search, hits, relevant = self.retrieve(query, conversation)
         retrieval_ms = elapsed_ms(started)
-        language = detect_language(question)
+        draft = Draft(query, search, hits, self.model.name, started, retrieval_ms)
         if not relevant:
-            yield ABSTENTION[language]
-            return Answer(
-                question, ABSTENTION[language], "abstained", [], hits, [], self.model.name,
-                Timings(retrieval_ms, None, elapsed_ms(started)), query, "", [],
-            )
-        sources = self._evidence(question, query, hits)
-        messages = self._messages(question, sources)
-        checker = CitationChecker(sources, self.settings.min_support)
-        generated, checked_count, first_token_ms = "", 0, None
-        for piece in until_repetition(self.model.stream(messages, self.settings.max_answer_tokens)):
-            first_token_ms = first_token_ms or elapsed_ms(started)
+            yield ABSTENTION[query.lang]
+            return draft.finish(ABSTENTION[query.lang], "out_of_corpus", "abstained")
+        if query.asks == "papers" and not refers_back(query.text):
+            return (yield from self._paper_list(draft))
+        sources = self._evidence(query, search, hits)
+        if not_stated(query, sources[0]):
+            text = not_stated_text(query, sources[0].paper)
+            yield text
+            return draft.finish(text, "not_stated", "abstained", sources=sources)
+        return (yield from self._written(draft, sources))
+
+    def _written(self, draft: "Draft", sources: list[Source]) -> Generator[str, None, Answer]:
+        """The model's answer, each sentence shown once the check keeps it; the best evidence
+        sentence quoted when none is kept, or when the kept ones leave out what was asked."""
+        query = draft.query
+        checker = CitationChecker(sources, self.settings.min_support, query)
+        generated, checked_count = "", 0
+        for piece in until_repetition(self.model.stream(self._messages(query, sources), self.settings.max_answer_tokens)):
+            draft.first_token_ms = draft.first_token_ms or elapsed_ms(draft.started)
             generated += piece
             # The last sentence may still grow (or gain its marker) until the next one begins.
             complete = answer_sentences(generated)[:-1]
             for sentence in complete[checked_count:]:
-                yield from shown(checker.check(sentence), checker.kept)
+                yield from draft.present(checker.check(sentence), sources)
             checked_count = max(checked_count, len(complete))
         rest = answer_sentences(generated)[checked_count:]
         for sentence in rest[:-1] if is_looping(generated) else rest:  # a loop's last sentence is cut off
-            yield from shown(checker.check(sentence), checker.kept)
-        path, kept = "generated", checker.kept
-        if not kept:
-            path, kept = "extractive", [quote(sources[0], sources[0].best_sentence)]
-            yield kept[0].text
-        if asked := sentence_with_what_is_asked(question, kept, sources[0]):
-            kept = kept + [quote(sources[0], asked)]
-            yield separator_before(kept, len(kept) - 1) + kept[-1].text
-        text = "".join(separator_before(kept, i) + sentence.text for i, sentence in enumerate(kept))
-        return Answer(
-            question, text, path, citations_for(kept, sources), hits, sources, self.model.name,
-            Timings(retrieval_ms, first_token_ms, elapsed_ms(started)), query, generated, checker.dropped,
-        )
+            yield from draft.present(checker.check(sentence), sources)
+        path = "generated" if draft.shown else "extractive"
+        if not draft.shown:
+            yield from draft.present(quote(sources[0], sources[0].best_sentence), sources)
+        if asked := sentence_with_what_is_asked(query, draft.shown, sources[0]):
+            yield from draft.present(quote(sources[0], asked), sources)
+        return draft.finish(draft.text(), "answered", path, sources, generated, checker.dropped)
 
-    def retrieve(self, question: str, conversation: Conversation | None = None) -> tuple[str, list[Hit], bool]:
+    def _paper_list(self, draft: "Draft") -> Generator[str, None, Answer]:
+        """Every retrieved paper that covers what the question asks for, each a cited line with its
+        best sentence: a list of papers comes from retrieval, not from a small model's prose."""
+        query = draft.query
+        topic = query.asking
+        papers = [hit for hit in draft.hits if self._covers(topic, hit.paper)] or draft.hits[:1]
+        terms = query_terms(topic)
+        sources = [Source(marker, hit.paper, hit.score, [sentence := self.retriever.snippet(terms, hit.paper)], sentence)
+                   for marker, hit in enumerate(papers, start=1)]
+        yield LIST_INTRO[query.lang]
+        for source in sources:
+            line = quote(source, source.best_sentence)
+            line = CheckedSentence(f"{source.paper.title}: {line.text}", line.claim, line.marker, line.evidence)
+            yield from draft.present(line, sources, separator="\n- ")
+        return draft.finish(LIST_INTRO[query.lang] + draft.text(), "answered", "listed", sources)
+
+    def retrieve(self, query: Query, conversation: Conversation | None = None) -> tuple[str, list[Hit], bool]:
         """The search text, the papers found (best first), and whether they cover the question
         well enough to answer it (if not, they are only the closest papers). Needs no model."""
         k = self.settings.top_k
+        question = query.text
         alone = self.retriever.search(question, k).hits
-        covered = bool(alone) and self._covers(question, alone[0].paper)
+        if self.unknown_names(query):
+            return question, alone, False
+        covered = bool(alone) and self._covers_question(query, alone[0].paper)
         followup = followup_query(question, conversation)
         pointing_back = refers_back(question)
         if followup and (pointing_back or not covered):
-            query, carried_ids = followup
-            hits = self.retriever.search(query, k, include=carried_ids).hits
+            search, carried_ids = followup
+            hits = self.retriever.search(search, k, include=carried_ids).hits
             # A question that points back is incomplete by design: it is covered with what it points
             # to. One that does not must be covered on its own, or it is not about that topic.
-            wanted = query if pointing_back else question
+            wanted = search if pointing_back else question
             if any(self._covers(wanted, paper) for paper in self._papers(hits[:1], carried_ids)):
-                return query, hits, True
+                return search, hits, True
         return question, alone, covered
 
-    def _evidence(self, question: str, query: str, hits: list[Hit]) -> list[Source]:
-        own_terms, query_terms_ = query_terms(question), query_terms(query)
+    def unknown_names(self, query: Query) -> list[str]:
+        """The names the question mentions that no abstract of the collection contains ("Mamba",
+        "LoRA"): a question about them is out of the collection, whatever words it shares with it."""
+        return [name for name in query.names if not self.retriever.knows(name)]
+
+    def _evidence(self, query: Query, search: str, hits: list[Hit]) -> list[Source]:
+        own_terms, search_terms = query_terms(query.text), query_terms(search)
         weight = max(map(self.retriever.term_weight, own_terms), default=0.0)
 
         def best_sentences(paper: Paper, count: int) -> list[str]:
             # A follow-up's sentences answer its own words ("how much faster"); the earlier turn's
             # words only choose among sentences that hold none of them.
-            bonus = answer_bonus(question, name_in_title(paper.title), weight)
-            return self.retriever.best_sentences(own_terms, paper, count, query_terms_, bonus)
+            bonus = answer_bonus(query, name_in_title(paper.title), weight)
+            return self.retriever.best_sentences(own_terms, paper, count, search_terms, bonus)
 
-        papers = [(hit.paper, hit.score) for hit in self._evidence_papers(query, hits)]
+        papers = [(hit.paper, hit.score) for hit in self._evidence_papers(search, hits)]
         return select_evidence(
             papers, best_sentences, self.model.count_tokens, self.settings.evidence_sentences, self.settings.evidence_tokens
         )
 
-    def _evidence_papers(self, query: str, hits: list[Hit]) -> list[Hit]:
+    def _evidence_papers(self, search: str, hits: list[Hit]) -> list[Hit]:
         """The best paper, and those of the next that score close to it and cover the question too:
         a paper that shares a word or two with it is noise the model would cite."""
         best = hits[: self.settings.evidence_papers]
         close = [hit for hit in best[1:] if hit.score >= self.settings.evidence_min_score_share * best[0].score]
-        return best[:1] + [hit for hit in close if self._covers(query, hit.paper)]
+        return best[:1] + [hit for hit in close if self._covers(search, hit.paper)]
 
-    def _covers(self, question: str, paper: Paper) -> bool:
-        coverage = self.retriever.coverage(question, paper)
+    def _covers_question(self, query: Query, paper: Paper) -> bool:
+        """A chatty question is covered when the part that asks is, or the whole of it is: the
+        asker's situation adds words no abstract holds ("we only have two GPUs")."""
+        return self._covers(query.text, paper) or (query.asking != query.text and self._covers(query.asking, paper))
+
+    def _covers(self, text: str, paper: Paper) -> bool:
+        coverage = self.retriever.coverage(text, paper)
         settings = self.settings
         return coverage.enough(settings.min_coverage, settings.min_shared_words, settings.short_question_words)
 
     def _papers(self, hits: list[Hit], paper_ids: tuple[str, ...]) -> list[Paper]:
         return [hit.paper for hit in hits] + [self.retriever.corpus.paper(paper_id) for paper_id in paper_ids]
 
-    def _messages(self, question: str, sources: list[Source]) -> list[dict[str, str]]:
+    def _messages(self, query: Query, sources: list[Source]) -> list[dict[str, str]]:
         folder = self.settings.prompts_dir
         user = render_prompt(
-            folder, "answer", evidence=numbered_evidence(sources), question=question,
-            language=LANGUAGE_NAMES[detect_language(question)],
+            folder, "answer", evidence=numbered_evidence(sources), question=query.text, language=LANGUAGE_NAMES[query.lang],
         )
         return [{"role": "system", "content": render_prompt(folder, "system")}, {"role": "user", "content": user}]
 
     def prompt_messages(self, answer: "Answer") -> list[dict[str, str]]:
         """The messages the model was given for `answer` (for benchmarks against the raw model)."""
-        return self._messages(answer.question, answer.evidence)
+        return self._messages(analyse(answer.question), answer.evidence)
 
 
-def shown(sentence: CheckedSentence | None, kept: list[CheckedSentence]):
-    """A sentence the check kept, as it is streamed (the last of `kept`)."""
-    if sentence is not None:
-        yield separator_before(kept, len(kept) - 1) + sentence.text
+class Draft:
+    """An answer being put together: what is known of it so far, and the sentences shown."""
 
+    def __init__(self, query: Query, search: str, hits: list[Hit], model: str, started: float, retrieval_ms: float):
+        self.query, self.search, self.hits, self.model = query, search, hits, model
+        self.started, self.retrieval_ms = started, retrieval_ms
+        self.first_token_ms: float | None = None
+        self.shown: list[CheckedSentence] = []
+        self.separators: list[str] = []
 
-def separator_before(kept: list[CheckedSentence], position: int) -> str:
-    """No space at the start, nor after a sentence that ends in Chinese punctuation."""
-    if position == 0 or kept[position - 1].text.endswith(("。", "！", "？", "；")):
-        return ""
-    return " "
+    def present(self, sentence: CheckedSentence | None, sources: list[Source], separator: str | None = None):
+        """Show a kept sentence, in the asker's language: a sentence in the other language becomes a
+        marked quotation of its evidence. The same text twice is shown once."""
+        if sentence is None:
+            return
+        source = next(source for source in sources if source.marker == sentence.marker)
+        sentence = in_language(sentence, source, self.query.lang)
+        if any(sentence.text == earlier.text for earlier in self.shown):
+            return
+        if separator is None:
+            separator = "" if not self.shown or self.shown[-1].text.endswith(CHINESE_ENDS) else " "
+        self.shown.append(sentence)
+        self.separators.append(separator)
+        yield separator + sentence.text
+
+    def text(self) -> str:
+        return "".join(separator + sentence.text for separator, sentence in zip(self.separators, self.shown))
+
+    def finish(self, text, outcome, path, sources=(), generated="", dropped=()) -> Answer:
+        citations = citations_for(self.shown, list(sources)) if outcome == "answered" else []
+        timings = Timings(self.retrieval_ms, self.first_token_ms, elapsed_ms(self.started))
+        return Answer(self.query.text, text, outcome, path, citations, self.hits, list(sources), self.model, timings,
+                      self.search, generated, list(dropped))
 
 
 def quote(source: Source, sentence: str) -> CheckedSentence:
@@ -222,10 +294,33 @@ def quote(source: Source, sentence: str) -> CheckedSentence:
     return CheckedSentence(with_marker(sentence, source.marker), sentence, source.marker, sentence)
 
 
-def sentence_with_what_is_asked(question: str, kept: list[CheckedSentence], best: Source) -> str | None:
+def in_language(sentence: CheckedSentence, source: Source, lang: str) -> CheckedSentence:
+    """The sentence if it is in the asker's language; else its evidence, quoted verbatim and marked
+    as a quotation from an abstract in the other language (the small models cannot translate)."""
+    if detect_language(sentence.claim) == lang:
+        return sentence
+    quoted = TRAILING_PUNCTUATION.sub("", sentence.evidence)
+    frame = QUOTED_FRAME[lang][source.paper.lang]
+    return CheckedSentence(frame.format(marker=sentence.marker, quote=quoted), sentence.claim, sentence.marker, sentence.evidence)
+
+
+def not_stated(query: Query, best: Source) -> bool:
+    """The right paper is found, but the question asks for what its abstract does not hold: who
+    wrote it, when, where, on what hardware (unless a sentence of it says so)."""
+    if query.asks != "metadata":
+        return False
+    return not any(states_metadata(query.metadata, sentence) for sentence in split_sentences(best.paper.text))
+
+
+def not_stated_text(query: Query, paper: Paper) -> str:
+    english, chinese = NOT_STATED_WHAT[query.metadata]
+    return NOT_STATED[query.lang].format(title=paper.title, what=english if query.lang == "en" else chinese)
+
+
+def sentence_with_what_is_asked(query: Query, kept: list[CheckedSentence], best: Source) -> str | None:
     """When the question asks for a number (or a name) that no sentence of the answer states, the
     best source's evidence sentence that states it, to be quoted after them."""
-    states = asked_for(question, name_in_title(best.paper.title))
+    states = asked_for(query, name_in_title(best.paper.title))
     # Evidence sentences were chosen for matching the question, so each counts as matching.
     if states is None or any(states(sentence.claim, 1.0) for sentence in kept):
         return None

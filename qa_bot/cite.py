@@ -16,8 +16,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa_bot.bilingual import document_terms, term_units
+from qa_bot.bilingual import content_words, document_terms, term_units
 from qa_bot.evidence import Source
+from qa_bot.query import Query
+from qa_bot.tokenize import question_frame_terms
 
 MARKER_NUMBERS = r"\d+(?:\s*[,，、;]\s*\d+)*"  # [1], [1, 2], 【1】
 MARKER_TEXT = rf"[\[【]{MARKER_NUMBERS}[\]】]"
@@ -35,7 +37,19 @@ QUESTION_END = re.compile(r"[?？]\s*$")
 MIN_WORDS = 1  # non-numeric content words a claim needs: "1." or "10,199." says nothing checkable
 TRAILING_PUNCTUATION = re.compile(r"[\s.!?。！？；;:：]*$")
 CJK = re.compile(r"[\u3400-\u9fff]")
-
+# Sentences that pass a word-overlap test yet say nothing: template filler, an unfinished sentence.
+FILLER = re.compile(
+    r"\b(?:(?:table|figure|list|results?) (?:below|above)|following (?:table|figure|list|results)|"
+    r"(?:shown|listed|given|summari[sz]ed|reported|presented|described) (?:in|below|above)\b|as follows|see (?:table|fig)|"
+    r"refer to (?:the )?(?:table|figure|paper|abstract)|for (?:more )?details)|如下表|见表|下表|如下所示|详见",
+    re.IGNORECASE,
+)
+DANGLING = re.compile(
+    r"(?:\b(?:a|an|the|of|to|in|on|for|with|by|and|or|as|than|is|are|was|were|be|been|that|which|from|at|its|their|"
+    r"include|includes|including|such as|like|between|into|using|via)|[的是了和与及在为对从把被将即如：:,，、])$",
+    re.IGNORECASE,
+)
+NUMERAL = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+\s*(?:倍|个|种|项|类|次|位|篇|%)")
 
 @dataclass(frozen=True)
 class Support:
@@ -106,16 +120,17 @@ class CitationChecker:
     """Checks an answer's sentences one at a time (so an answer can be checked while it streams),
     keeping the supported ones with repaired markers."""
 
-    def __init__(self, sources: list[Source], min_support: float):
+    def __init__(self, sources: list[Source], min_support: float, query: Query | None = None):
         self.by_marker = {source.marker: source for source in sources}
         self.min_support = min_support
+        self.query = query
         self.kept: list[CheckedSentence] = []
         self.dropped: list[str] = []
 
     def check(self, sentence: str) -> CheckedSentence | None:
         claim = claim_of(sentence)
         marker = None
-        if not QUESTION_END.search(claim) and all(claim != earlier.claim for earlier in self.kept):
+        if says_something(claim, self.query) and all(claim != earlier.claim for earlier in self.kept):
             marker = supporting_marker(claim, markers_of(sentence), self.by_marker, self.min_support)
         if marker is None:
             self.dropped.append(sentence)
@@ -125,8 +140,34 @@ class CitationChecker:
         return checked
 
 
-def check_answer(text: str, sources: list[Source], min_support: float) -> CitationChecker:
-    checker = CitationChecker(sources, min_support)
+def says_something(claim: str, query: Query | None) -> bool:
+    """Whether a claim could answer the question at all, whatever its evidence: not a question
+    (a small model echoes the prompt), not filler or an unfinished sentence, not a tautology, and
+    holding what the question asks for (a number, a name) or some of its words."""
+    body = TRAILING_PUNCTUATION.sub("", claim)
+    if QUESTION_END.search(claim) or FILLER.search(body) or DANGLING.search(body) or is_tautology(body):
+        return False
+    return query is None or answers(body, query)
+
+
+def is_tautology(claim: str) -> bool:
+    """A claim that says one thing of itself ("It is a model that can model language models"):
+    a content word it repeats makes up a third or more of what it says."""
+    words = [word for word, _ in content_words(claim) if not word.isdigit()]
+    return len(words) >= 3 and max(words.count(word) for word in words) * 3 >= len(words)
+
+
+def answers(claim: str, query: Query) -> bool:
+    if query.wants_number:
+        return NUMERAL.search(claim) is not None
+    if query.asks == "name":
+        return NAME.search(claim) is not None
+    wanted = {unit for unit in term_units(query.asking) if not unit & question_frame_terms()}
+    return not wanted or any(unit & wanted_terms for wanted_terms in wanted for unit in term_units(claim))
+
+
+def check_answer(text: str, sources: list[Source], min_support: float, query: Query | None = None) -> CitationChecker:
+    checker = CitationChecker(sources, min_support, query)
     for sentence in answer_sentences(text):
         checker.check(sentence)
     return checker

@@ -160,6 +160,9 @@ def gate_option(flag: str, help_text: str):
 @gate_option("--min-facts", "Fail if the share of answers with all required facts is lower.")
 @gate_option("--min-refusal-recall", "Fail if the share of unanswerable questions declined is lower.")
 @gate_option("--max-false-refusals", "Fail if the share of answerable questions declined is higher.")
+@gate_option("--min-not-stated-recall", "Fail if the share of not-stated questions said to be not stated is lower.")
+@gate_option("--min-multi-recall", "Fail if the citation recall of multi-paper questions is lower.")
+@gate_option("--min-language", "Fail if the share of answers in the asker's language is lower.")
 @corpus_option
 @model_option
 @strict_option
@@ -196,13 +199,16 @@ def evaluate_command(questions_file, out, as_json, limit, retrieval_only, compar
 
 
 def gates_of(min_recall5, min_recall5_cross, min_mrr, min_citation_precision, min_facts, min_refusal_recall,
-             max_false_refusals) -> list[report.Gate]:
+             max_false_refusals, min_not_stated_recall, min_multi_recall, min_language) -> list[report.Gate]:
     wanted = [
         ("recall@5", min_recall5, True), ("mrr", min_mrr, True), ("citation_precision", min_citation_precision, True),
         ("facts_present", min_facts, True), ("refusal_recall", min_refusal_recall, True),
-        ("false_refusals", max_false_refusals, False),
+        ("false_refusals", max_false_refusals, False), ("not_stated_recall", min_not_stated_recall, True),
+        ("asker_language", min_language, True),
     ]
     gates = [report.Gate(figure, bound, at_least) for figure, bound, at_least in wanted if bound is not None]
+    if min_multi_recall is not None:
+        gates.append(report.Gate("citation_recall", min_multi_recall, True, "multi"))
     if min_recall5_cross is not None:
         gates += [report.Gate("recall@5", min_recall5_cross, True, direction) for direction in evaluate.CROSS_LANGUAGE]
     return gates

@@ -15,6 +15,7 @@ retrieval's decision, and an earlier turn "cites" its best paper.
 """
 
 import math
+import re
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,12 +24,14 @@ import ir_measures
 from ir_measures import RR, R, nDCG
 
 from qa_bot.answer import Answer, Assistant
-from qa_bot.cite import answer_sentences, claim_of, markers_of, source_support
+from qa_bot.cite import MARKER, answer_sentences, claim_of, markers_of, source_support
 from qa_bot.conversation import Conversation, Turn
-from qa_bot.corpus import Corpus
+from qa_bot.corpus import Corpus, detect_language
+from qa_bot.query import analyse
 from qa_bot.questions import Question, QuestionSet
 from qa_bot.retrieve import Hit
 
+QUOTATION = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」")
 RANKING_DEPTH = 10  # papers ranked per question: what nDCG@10 needs
 RETRIEVAL_MEASURES = {"recall@1": R @ 1, "recall@5": R @ 5, "mrr": RR, "ndcg@10": nDCG @ 10}
 DIRECTIONS = ("en→en", "en→zh", "zh→en", "zh→zh")
@@ -43,6 +46,7 @@ class AnswerChecks:
     supported: int  # of those, the ones whose source supports the sentence
     cited_papers: tuple[str, ...]
     facts_present: bool | None  # None when the question requires no fact
+    in_asker_language: bool | None  # the answer's own words (quotes and titles aside); None when declined
 
 
 @dataclass
@@ -53,6 +57,7 @@ class QuestionResult:
     query: str
     ranking: list[Hit]
     abstained: bool
+    outcome: str  # answered, not_stated, out_of_corpus (retrieval only: answered or out_of_corpus)
     answer: Answer | None  # None in a retrieval-only run
     checks: AnswerChecks | None
     retrieval: dict[str, float]  # per-question retrieval measures (answerable questions only)
@@ -82,18 +87,20 @@ def evaluate_question(assistant: Assistant, question: Question, gold: list[str],
             assistant.answer(earlier, conversation)
     direction = direction_of(question, gold, assistant.retriever.corpus)
     if retrieval_only:
-        query, hits, relevant = assistant.retrieve(question.question, conversation)
-        return QuestionResult(question, direction, gold, query, hits[:RANKING_DEPTH], not relevant, None, None, {})
+        query, hits, relevant = assistant.retrieve(analyse(question.question), conversation)
+        outcome = "answered" if relevant else "out_of_corpus"
+        return QuestionResult(question, direction, gold, query, hits[:RANKING_DEPTH], not relevant, outcome, None, None, {})
     answer = assistant.answer(question.question, conversation)
     checks = check_answer(answer, question, assistant.settings.min_support)
     return QuestionResult(
-        question, direction, gold, answer.query, answer.hits[:RANKING_DEPTH], answer.abstained, answer, checks, {}
+        question, direction, gold, answer.query, answer.hits[:RANKING_DEPTH], answer.abstained, answer.outcome, answer,
+        checks, {}
     )
 
 
 def remember_retrieval(assistant: Assistant, question: str, conversation: Conversation) -> None:
     """An earlier turn without a model: its search, and its best paper as what it cited."""
-    query, hits, relevant = assistant.retrieve(question, conversation)
+    query, hits, relevant = assistant.retrieve(analyse(question), conversation)
     cited = (hits[0].paper.paper_id,) if relevant and hits else ()
     conversation.turns.append(Turn(question, query, cited))
 
@@ -119,12 +126,23 @@ def check_answer(answer: Answer, question: Question, min_support: float) -> Answ
         supported=supported,
         cited_papers=tuple(citation.paper.paper_id for citation in answer.citations),
         facts_present=question.facts_present(answer.text) if question.facts else None,
+        in_asker_language=None if answer.abstained else own_words_language(answer) in (question.lang, None),
     )
+
+
+def own_words_language(answer: Answer) -> str | None:
+    """The language of what the answer says in its own words: quotations, paper titles and markers
+    aside. None when nothing is left (a bare quotation)."""
+    text = QUOTATION.sub(" ", answer.text)
+    for citation in answer.citations:
+        text = text.replace(citation.paper.title, " ")
+    text = MARKER.sub(" ", text)
+    return detect_language(text) if re.search(r"[A-Za-z\u3400-\u9fff]", text) else None
 
 
 def score_retrieval(results: list[QuestionResult]) -> None:
     """Each answerable question's retrieval measures, by ir-measures from the pipeline's ranking."""
-    answerable = [result for result in results if result.question.answerable]
+    answerable = [result for result in results if result.question.has_gold]
     qrels = {result.question.id: {paper_id: 1 for paper_id in result.gold} for result in answerable}
     # Scores that reproduce the pipeline's order exactly (trec_eval breaks ties its own way); a
     # question with no hit still needs a row, or trec_eval would leave it out of the means.
@@ -142,14 +160,19 @@ def score_retrieval(results: list[QuestionResult]) -> None:
 def summarize(results: list[QuestionResult]) -> dict[str, float | int | None]:
     """The figures of a group of questions; None where the group has nothing to measure."""
     answerable = [r for r in results if r.question.answerable]
-    unanswerable = [r for r in results if not r.question.answerable]
+    unanswerable = [r for r in results if r.question.kind == "unanswerable"]
     declined = [r for r in results if r.abstained]
     figures: dict[str, float | int | None] = {"questions": len(results), "answerable": len(answerable)}
     for name in RETRIEVAL_MEASURES:
-        figures[name] = mean(r.retrieval[name] for r in answerable)
+        figures[name] = mean(r.retrieval[name] for r in results if r.question.has_gold)
+    figures["outcome_accuracy"] = share(sum(r.outcome == r.question.expected_outcome for r in results), len(results))
     figures["refusal_recall"] = share(sum(r.abstained for r in unanswerable), len(unanswerable))
     figures["refusal_precision"] = share(sum(not r.question.answerable for r in declined), len(declined))
     figures["false_refusals"] = share(sum(r.abstained for r in answerable), len(answerable))
+    not_stated = [r for r in results if r.question.kind == "not_stated"]
+    said_not_stated = [r for r in results if r.outcome == "not_stated"]
+    figures["not_stated_recall"] = share(sum(r.outcome == "not_stated" for r in not_stated), len(not_stated))
+    figures["not_stated_precision"] = share(sum(r.question.kind == "not_stated" for r in said_not_stated), len(said_not_stated))
     if any(r.checks is None for r in results):
         return figures
     figures.update(answer_figures(results, answerable))
@@ -169,6 +192,7 @@ def answer_figures(results: list[QuestionResult], answerable: list[QuestionResul
         "cited_sentences": share(sum(r.checks.cited_sentences for r in answered), sum(r.checks.sentences for r in answered)),
         "supported_citations": share(sum(r.checks.supported for r in answered), sum(r.checks.citations for r in answered)),
         "facts_present": share(sum(bool(r.checks.facts_present) for r in with_facts), len(with_facts)),
+        "asker_language": share(sum(bool(r.checks.in_asker_language) for r in answered), len(answered)),
         "generated": share(sum(r.answer.path == "generated" for r in answered), len(answered)),
         "extractive": share(sum(r.answer.path == "extractive" for r in answered), len(answered)),
         "first_token_ms_median": median(first_tokens),

@@ -11,20 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa_bot.corpus import Paper
+from qa_bot.query import Query, states_metadata
 
-# A question that asks for a quantity ("how many", "what accuracy", "多少"): its answer is a number.
-QUANTITY = re.compile(
-    r"\bhow (?:many|much|fast|large|big|long|accurate)\b|\b(?:accuracy|speed-?ups?|faster|score|scores|"
-    r"percentage|rate|mIoU|NDS|F1|top-1|gains?|improvements?)\b|多少|几[个种项次倍]|多快|准确率|加速|提升|得分",
-    re.IGNORECASE,
-)
-# A question that asks which paper or method: its answer names it.
-IDENTIFY = re.compile(
-    r"\b(?:which|what)\s+(?:\w+\s+){0,3}?(?:papers?|methods?|approach(?:es)?|works?|models?|toolbox|benchmarks?|"
-    r"frameworks?|datasets?|metrics?|techniques?|systems?)\b|\bwhat is (?:it|the \w+) called\b|"
-    r"哪篇|哪个|哪些|哪种|叫什么|什么方法|什么名字",
-    re.IGNORECASE,
-)
 DIGIT = re.compile(r"\d")
 SENTENCE = re.compile(r".+?(?:[.!?](?=\s+[A-Z0-9(\"'])|[。！？!?；;](?!\d)|$)", re.DOTALL)
 
@@ -55,24 +43,25 @@ def best_sentences(
     return [sentences[i] for i in sorted(chosen)]
 
 
-def asked_for(question: str, name: str | None) -> Callable[[str, float], bool] | None:
+def asked_for(query: Query, name: str | None) -> Callable[[str, float], bool] | None:
     """What the question asks for, as a test of a sentence (and of how much of the question it
     matches): a number, for a question that asks for a quantity, in a sentence that matches the
-    question too; the paper's name, for one that asks which paper or method. None: nothing such."""
-    wants_number = QUANTITY.search(question) is not None
-    wants_name = name is not None and IDENTIFY.search(question) is not None
-    if not (wants_number or wants_name):
-        return None
-    return lambda sentence, matched: bool(
-        (wants_number and matched > 0 and DIGIT.search(sentence)) or (wants_name and name in sentence)
-    )
+    question too; the paper's name, for one that asks which method or model; for a question about
+    what abstracts rarely hold (code, hardware), a sentence that states it. None: nothing such."""
+    if query.wants_number:
+        return lambda sentence, matched: matched > 0 and DIGIT.search(sentence) is not None
+    if query.asks == "name" and name is not None:
+        return lambda sentence, matched: name in sentence
+    if query.asks == "metadata":
+        return lambda sentence, matched: states_metadata(query.metadata, sentence)
+    return None
 
 
-def answer_bonus(question: str, name: str | None, weight: float) -> Callable[[str, float], float] | None:
+def answer_bonus(query: Query, name: str | None, weight: float) -> Callable[[str, float], float] | None:
     """`weight` more for a sentence that holds what the question asks for (so "Faith achieves a
     2.6x speedup" beats "we propose Faith, a framework for GPUs", and the sentence that introduces
     "RELIANT" answers "which method ...?")."""
-    states = asked_for(question, name)
+    states = asked_for(query, name)
     return None if states is None else (lambda sentence, matched: weight if states(sentence, matched) else 0.0)
 
 

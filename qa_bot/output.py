@@ -23,6 +23,7 @@ def answer_dict(answer: Answer) -> dict:
         "question": answer.question,
         "answer": answer.text,
         "abstained": answer.abstained,
+        "outcome": answer.outcome,
         "path": answer.path,
         "citations": [
             {

@@ -51,7 +51,17 @@ class Question(BaseModel):
 
     @property
     def answerable(self) -> bool:
+        """The collection holds the answer (an unanswerable or not-stated question should be declined)."""
+        return self.expected_outcome == "answered"
+
+    @property
+    def has_gold(self) -> bool:
+        """Some paper of the collection is what the question is about (retrieval can be scored)."""
         return self.kind != "unanswerable"
+
+    @property
+    def expected_outcome(self) -> str:
+        return {"unanswerable": "out_of_corpus", "not_stated": "not_stated"}.get(self.kind, "answered")
 
     def facts_present(self, text: str) -> bool:
         """Every required fact appears in `text`, in one of its variants (case ignored)."""

@@ -22,13 +22,15 @@ from qa_bot.settings import Settings
 FIGURES = [
     ("recall@1", "R@1"), ("recall@5", "R@5"), ("mrr", "MRR"), ("ndcg@10", "nDCG@10"),
     ("citation_precision", "cite P"), ("citation_recall", "cite R"), ("cited_sentences", "cited sent"),
-    ("supported_citations", "supported"), ("facts_present", "facts"), ("generated", "generated"),
+    ("supported_citations", "supported"), ("facts_present", "facts"), ("asker_language", "language"), ("generated", "generated"),
+    ("outcome_accuracy", "outcome"), ("not_stated_recall", "not-stated R"), ("not_stated_precision", "not-stated P"),
     ("refusal_recall", "declined"), ("refusal_precision", "refusal P"), ("false_refusals", "false ref"),
     ("first_token_ms_median", "1st tok med"), ("first_token_ms_p95", "1st tok p95"),
     ("total_ms_median", "total med"), ("total_ms_p95", "total p95"),
 ]
 CHART_FIGURES = [("recall@5", "Recall@5"), ("citation_precision", "citation precision"),
                  ("facts_present", "facts present"), ("refusal_recall", "unanswerable declined")]
+NOT_ANSWERABLE = ("unanswerable", "not_stated")
 SETTINGS_RECORDED = (
     "top_k", "bm25_variant", "bm25_k1", "bm25_b", "min_coverage", "min_shared_words", "short_question_words", "min_support",
     "evidence_papers", "evidence_sentences", "evidence_min_score_share", "evidence_tokens", "max_answer_tokens", "n_threads",
@@ -73,7 +75,7 @@ def question_record(result: QuestionResult) -> dict:
         "direction": result.direction, "context": question.context, "gold": result.gold, "query": result.query,
         "ranking": [{"rank": hit.rank, "paper_id": hit.paper.paper_id, "title": hit.paper.title,
                      "score": round(hit.score, 4), "gold": hit.paper.paper_id in result.gold} for hit in result.ranking],
-        "retrieval": result.retrieval, "abstained": result.abstained,
+        "retrieval": result.retrieval, "abstained": result.abstained, "outcome": result.outcome,
     }
     if answer is None:
         return record
@@ -84,7 +86,7 @@ def question_record(result: QuestionResult) -> dict:
                        "gold": c.paper.paper_id in result.gold, "evidence": c.evidence} for c in answer.citations],
         "sentences": checks.sentences, "cited_sentences": checks.cited_sentences,
         "citations_checked": checks.citations, "citations_supported": checks.supported,
-        "facts": question.facts, "facts_present": checks.facts_present,
+        "facts": question.facts, "facts_present": checks.facts_present, "in_asker_language": checks.in_asker_language,
         "timings_ms": {"retrieval": round(answer.timings.retrieval_ms, 1),
                        "first_token": None if answer.timings.first_token_ms is None else round(answer.timings.first_token_ms, 1),
                        "total": round(answer.timings.total_ms, 1)},
@@ -137,8 +139,10 @@ def misses(records: list[dict]) -> list[str]:
     """The questions behind the figures that fell short, so a change can be traced to them."""
     sections = {
         "Gold paper not in the top 5": [r for r in records if r["retrieval"].get("recall@5", 1.0) < 1.0],
-        "Answerable but declined": [r for r in records if r["kind"] != "unanswerable" and r["abstained"]],
+        "Answerable but declined": [r for r in records if r["kind"] not in NOT_ANSWERABLE and r["abstained"]],
         "Unanswerable but answered": [r for r in records if r["kind"] == "unanswerable" and not r["abstained"]],
+        "Not stated, but not said so": [r for r in records if r["kind"] == "not_stated" and r["outcome"] != "not_stated"],
+        "Answer not in the asker's language": [r for r in records if r.get("in_asker_language") is False],
         "Required facts missing": [r for r in records if r.get("facts_present") is False],
         "Citing a paper that is not gold": [r for r in records if any(not c["gold"] for c in r.get("citations", []))],
     }
@@ -273,6 +277,7 @@ def changed_questions(a: list[dict], b: list[dict]) -> list[str]:
             for name, old_value, new_value in (
                 ("recall@5", old["retrieval"].get("recall@5"), record["retrieval"].get("recall@5")),
                 ("declined", old["abstained"], record["abstained"]),
+                ("outcome", old.get("outcome"), record.get("outcome")),
                 ("facts", old.get("facts_present"), record.get("facts_present")),
                 ("path", old.get("path"), record.get("path")),
             )

@@ -11,7 +11,7 @@ from qa_bot.errors import BadInputError
 from qa_bot.evidence import best_sentences
 from qa_bot.index import Index, load_or_build
 from qa_bot.settings import Settings
-from qa_bot.tokenize import question_frame_terms
+from qa_bot.tokenize import LATIN_WORD, english_terms, question_frame_terms
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,11 @@ class Retriever:
             if (weight, holds) > most_specific:  # of equally specific words, one held is enough
                 most_specific = (weight, holds)
         return Coverage(held / total if total else 0.0, shared, len(units), most_specific[1])
+
+    def knows(self, name: str) -> bool:
+        """Whether some abstract holds the name (each of its words, numbers aside)."""
+        words = [term for word in LATIN_WORD.findall(name) for term in english_terms(word)]
+        return all(term in self.index.vocabulary for term in words)
 
     @property
     def max_weight(self) -> float:
