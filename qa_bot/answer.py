@@ -85,6 +85,15 @@ class Answer:
         return self.outcome != "answered"
 
 
+@dataclass(frozen=True)
+class Found:
+    """What retrieval found for a question, and what can be said from it."""
+
+    search: str  # what was searched (the question, joined with earlier turns for a follow-up)
+    hits: list[Hit]
+    outcome: Literal["answer", "not_stated", "out_of_corpus"]
+
+
 class AnswerStream:
     """The answer's checked text, piece by piece; `.answer` is set once iteration has finished."""
 
@@ -125,16 +134,15 @@ class Assistant:
 
     def _pipeline(self, query: Query, conversation: Conversation | None) -> Generator[str, None, Answer]:
         started = time.perf_counter()
-        search, hits, relevant = self.retrieve(query, conversation)
-        retrieval_ms = elapsed_ms(started)
-        draft = Draft(query, search, hits, self.model.name, started, retrieval_ms)
-        if not relevant:
+        found = self.retrieve(query, conversation)
+        draft = Draft(query, found.search, found.hits, self.model.name, started, elapsed_ms(started))
+        if found.outcome == "out_of_corpus":
             yield ABSTENTION[query.lang]
             return draft.finish(ABSTENTION[query.lang], "out_of_corpus", "abstained")
         if query.asks == "papers" and not refers_back(query.text):
             return (yield from self._paper_list(draft))
-        sources = self._evidence(query, search, hits)
-        if not_stated(query, sources[0]):
+        sources = self._evidence(query, found.search, found.hits)
+        if found.outcome == "not_stated" or not_stated(query, sources[0]):
             text = not_stated_text(query, sources[0].paper)
             yield text
             return draft.finish(text, "not_stated", "abstained", sources=sources)
@@ -180,31 +188,33 @@ class Assistant:
             yield from draft.present(line, sources, separator="\n- ")
         return draft.finish(LIST_INTRO[query.lang] + draft.text(), "answered", "listed", sources)
 
-    def retrieve(self, query: Query, conversation: Conversation | None = None) -> tuple[str, list[Hit], bool]:
-        """The search text, the papers found (best first), and whether they cover the question
-        well enough to answer it (if not, they are only the closest papers). Needs no model."""
+    def retrieve(self, query: Query, conversation: Conversation | None = None) -> "Found":
+        """The search text, the papers found (best first), and what can be said from them: an
+        answer, that the paper asked about does not state it, or that the collection does not cover
+        the question (then the papers are only the closest ones). Needs no model."""
         k = self.settings.top_k
         question = query.text
-        alone = self.retriever.search(question, k).hits
-        if self.unknown_names(query):
-            return question, alone, False
+        known = tuple(name for name in query.names if self.retriever.knows(name))
+        alone = self.retriever.search(question, k, names=known).hits
+        identified = bool(alone) and any(self.retriever.identifies(name, alone[0].paper) for name in known)
+        if identified:
+            # The question names its paper: what that abstract lacks is not stated, not out of scope.
+            covered = self._covers_question(query, alone[0].paper) and len(known) == len(query.names)
+            return Found(question, alone, "answer" if covered else "not_stated")
+        if len(known) < len(query.names):
+            return Found(question, alone, "out_of_corpus")
         covered = bool(alone) and self._covers_question(query, alone[0].paper)
         followup = followup_query(question, conversation)
         pointing_back = refers_back(question)
         if followup and (pointing_back or not covered):
             search, carried_ids = followup
-            hits = self.retriever.search(search, k, include=carried_ids).hits
+            hits = self.retriever.search(search, k, include=carried_ids, names=known).hits
             # A question that points back is incomplete by design: it is covered with what it points
             # to. One that does not must be covered on its own, or it is not about that topic.
             wanted = search if pointing_back else question
             if any(self._covers(wanted, paper) for paper in self._papers(hits[:1], carried_ids)):
-                return search, hits, True
-        return question, alone, covered
-
-    def unknown_names(self, query: Query) -> list[str]:
-        """The names the question mentions that no abstract of the collection contains ("Mamba",
-        "LoRA"): a question about them is out of the collection, whatever words it shares with it."""
-        return [name for name in query.names if not self.retriever.knows(name)]
+                return Found(search, hits, "answer")
+        return Found(question, alone, "answer" if covered else "out_of_corpus")
 
     def _evidence(self, query: Query, search: str, hits: list[Hit]) -> list[Source]:
         own_terms, search_terms = query_terms(query.text), query_terms(search)

@@ -24,11 +24,12 @@ import ir_measures
 from ir_measures import RR, R, nDCG
 
 from qa_bot.answer import Answer, Assistant
-from qa_bot.cite import MARKER, answer_sentences, claim_of, markers_of, source_support
+from qa_bot.cite import MARKER, CitationChecker, answer_sentences, claim_of, markers_of, source_support
 from qa_bot.conversation import Conversation, Turn
-from qa_bot.corpus import Corpus, detect_language
+from qa_bot.corpus import Corpus, Paper, detect_language
+from qa_bot.evidence import Source
 from qa_bot.query import analyse
-from qa_bot.questions import Question, QuestionSet
+from qa_bot.questions import CheckCase, Question, QuestionSet
 from qa_bot.retrieve import Hit
 
 QUOTATION = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」")
@@ -36,6 +37,7 @@ RANKING_DEPTH = 10  # papers ranked per question: what nDCG@10 needs
 RETRIEVAL_MEASURES = {"recall@1": R @ 1, "recall@5": R @ 5, "mrr": RR, "ndcg@10": nDCG @ 10}
 DIRECTIONS = ("en→en", "en→zh", "zh→en", "zh→zh")
 CROSS_LANGUAGE = ("en→zh", "zh→en")
+CHECK_LABELS = ("supported", "unsupported", "non_answer")
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,10 @@ def evaluate_question(assistant: Assistant, question: Question, gold: list[str],
             assistant.answer(earlier, conversation)
     direction = direction_of(question, gold, assistant.retriever.corpus)
     if retrieval_only:
-        query, hits, relevant = assistant.retrieve(analyse(question.question), conversation)
-        outcome = "answered" if relevant else "out_of_corpus"
-        return QuestionResult(question, direction, gold, query, hits[:RANKING_DEPTH], not relevant, outcome, None, None, {})
+        found = assistant.retrieve(analyse(question.question), conversation)
+        outcome = {"answer": "answered"}.get(found.outcome, found.outcome)
+        return QuestionResult(question, direction, gold, found.search, found.hits[:RANKING_DEPTH], outcome != "answered",
+                              outcome, None, None, {})
     answer = assistant.answer(question.question, conversation)
     checks = check_answer(answer, question, assistant.settings.min_support)
     return QuestionResult(
@@ -100,9 +103,9 @@ def evaluate_question(assistant: Assistant, question: Question, gold: list[str],
 
 def remember_retrieval(assistant: Assistant, question: str, conversation: Conversation) -> None:
     """An earlier turn without a model: its search, and its best paper as what it cited."""
-    query, hits, relevant = assistant.retrieve(analyse(question), conversation)
-    cited = (hits[0].paper.paper_id,) if relevant and hits else ()
-    conversation.turns.append(Turn(question, query, cited))
+    found = assistant.retrieve(analyse(question), conversation)
+    cited = (found.hits[0].paper.paper_id,) if found.outcome != "out_of_corpus" and found.hits else ()
+    conversation.turns.append(Turn(question, found.search, cited))
 
 
 def direction_of(question: Question, gold: list[str], corpus: Corpus) -> str:
@@ -229,3 +232,23 @@ def percentile(values: list[float], fraction: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def check_figures(cases: list[tuple[CheckCase, Paper]], min_support: float) -> dict:
+    """The citation check on labelled sentences: a kept sentence counts as a positive; precision
+    and recall of keeping the supported ones, and how many of each label were kept."""
+    kept = {label: 0 for label in CHECK_LABELS}
+    totals = {label: 0 for label in CHECK_LABELS}
+    for case, paper in cases:
+        source = Source(1, paper, 0.0, case.evidence, case.evidence[0])
+        checker = CitationChecker([source], min_support, analyse(case.question))
+        totals[case.label] += 1
+        kept[case.label] += checker.check(case.claim) is not None
+    positives = sum(kept.values())
+    return {
+        "cases": len(cases),
+        "precision": share(kept["supported"], positives),
+        "recall": share(kept["supported"], totals["supported"]),
+        "kept": kept,
+        "totals": totals,
+    }

@@ -67,6 +67,17 @@ class Index:
             scores += best
         return scores
 
+    def holding_all(self, terms: list[str]) -> frozenset[int]:
+        """Positions of the documents that contain every one of the terms."""
+        if any(term not in self.vocabulary for term in terms):
+            return frozenset()
+        indptr, indices = self.weights.indptr, self.weights.indices
+        rows = sorted((indices[indptr[term] : indptr[term + 1]] for term in self.term_ids(terms)), key=len)
+        found = rows[0]
+        for row in rows[1:]:
+            found = np.intersect1d(found, row, assume_unique=True)
+        return frozenset(found.tolist())
+
     def matching(self, terms: list[str]) -> np.ndarray:
         """Positions of the documents that contain at least one of the terms, in corpus order."""
         found = np.zeros(len(self.paper_ids), dtype=bool)

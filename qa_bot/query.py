@@ -59,10 +59,10 @@ QUANTITY = re.compile(
     re.IGNORECASE,
 )
 IDENTIFY = re.compile(
-    r"\b(?:which|what)\s+(?:\w+\s+){0,3}?(?:method|approach|model|toolbox|benchmark|framework|dataset|metric|technique|"
-    r"system|algorithm|architecture|tool|library|network|name)\b(?!s)|\bwhat is (?:it|the \w+) called\b|"
+    r"\b(?:which|what)\s+(?:\w+\s+){0,3}?(?:paper|work|study|article|method|approach|model|toolbox|benchmark|framework|"
+    r"dataset|metric|technique|system|algorithm|architecture|tool|library|network|name)\b(?!s)|\bwhat is (?:it|the \w+) called\b|"
     r"\bwhat (?:is|was) the name\b|\bwhat do (?:they|the authors) call\b|"
-    r"哪个|哪种|叫什么|什么方法|什么名字|名称是什么|什么模型|什么框架|什么数据集",
+    r"哪篇|哪个|哪种|叫什么|什么方法|什么名字|名称是什么|什么模型|什么框架|什么数据集",
     re.IGNORECASE,
 )
 LIST = re.compile(
@@ -114,21 +114,20 @@ def analyse(question: str) -> Query:
 
 
 def asking_part(text: str) -> str:
-    """The question without the situation its asker describes first: from the last place where a
-    question starts ("..., so is there a method that ...?"). Short questions are their own asking part."""
+    """The question without the situation its asker describes first ("We run a small lab with two
+    GPUs, so is there a method that ...?"): from where the first question starts, when the text
+    does not start with one. Short questions are their own asking part."""
     if detect_language(text) == "zh":
         if len(text) <= SHORT_ZH_CHARACTERS:
             return text
         starts = [match.end() for match in ZH_ASKING_START.finditer(text)]
-        return text[starts[-1]:] if starts else text
+        return text[starts[0]:] if starts else text
     if len(text.split()) <= SHORT_EN_WORDS:
         return text
-    starts = [match.start(1) for match in ASKING_START.finditer(text) if match.start(1) > 0]
-    for start in reversed(starts):
-        part = text[start:]
-        if len(part.split()) >= 4:
-            return part
-    return text
+    starts = [match.start(1) for match in ASKING_START.finditer(text)]
+    if not starts or starts[0] == 0:
+        return text
+    return re.sub(r"^so\s+", "", text[starts[0]:], flags=re.IGNORECASE)
 
 
 def kind_of_answer(asking: str) -> tuple[Asks, str | None]:

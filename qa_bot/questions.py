@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from qa_bot.corpus import Corpus
+from qa_bot.corpus import Corpus, Paper
 from qa_bot.errors import BadInputError
 
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.jsonl"
@@ -127,3 +127,41 @@ def parse_question(line: str, where: str) -> Question:
         problem = exc.errors()[0]
         field = ".".join(str(part) for part in problem["loc"])
         raise BadInputError(f"{where}: {field + ': ' if field else ''}{problem['msg']}") from None
+
+
+class CheckCase(BaseModel):
+    """A labelled answer sentence for measuring the citation check: a question, the evidence shown
+    to the model as source [1] (verbatim sentences of the gold paper), a claim, and what it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    lang: Literal["en", "zh"]
+    gold: str = Field(min_length=1)
+    evidence: list[str] = Field(min_length=1)
+    claim: str = Field(min_length=1)
+    label: Literal["supported", "unsupported", "non_answer"]
+
+
+def load_check_cases(path: Path, corpus: Corpus) -> list[tuple[CheckCase, Paper]]:
+    """The cases of a JSONL file with their papers; each evidence sentence must be in its paper."""
+    path = Path(path)
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"cannot read check cases {path}: {exc}") from None
+    cases = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            case = CheckCase.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise BadInputError(f"{where}: not a check case ({str(exc).splitlines()[0]})") from None
+        papers = [paper for paper in corpus.papers if case.gold in paper.text]
+        if len(papers) != 1 or not all(sentence in papers[0].text for sentence in case.evidence):
+            raise BadInputError(f"{where}: gold must name one paper, and its evidence must be verbatim sentences of it")
+        cases.append((case, papers[0]))
+    return cases

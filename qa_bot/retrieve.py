@@ -14,6 +14,9 @@ from qa_bot.settings import Settings
 from qa_bot.tokenize import LATIN_WORD, english_terms, question_frame_terms
 
 
+NAMED_FIRST_DEPTH = 50  # papers re-ordered by the names they hold
+
+
 @dataclass(frozen=True)
 class Hit:
     rank: int
@@ -57,16 +60,22 @@ class Retriever:
         index, from_cache = load_or_build(corpus, settings)
         return cls(corpus, index, from_cache)
 
-    def search(self, query: str, k: int, include: tuple[str, ...] = ()) -> SearchResult:
+    def search(self, query: str, k: int, include: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> SearchResult:
         """The k best papers that share at least one term with the query, best first; the papers
-        named in `include` (a follow-up's earlier citations) are candidates whatever their terms."""
+        named in `include` (a follow-up's earlier citations) are candidates whatever their terms.
+        Of the best, those that hold more of `names` (the methods, datasets the question names) come
+        first: a name says which paper is meant better than the words around it ("Under what licence
+        is the DESTA code released?" ranked a paper about code above DESTA)."""
         require_query(query)
         started = time.perf_counter()
         units = query_units(query)
         terms = [term for unit in units for term in unit]
         scores = self.index.unit_scores(units)
         candidates = np.union1d(self.index.matching(terms), [self.corpus.position(pid) for pid in include]).astype(int)
-        top = top_k(candidates, scores, k)
+        top = top_k(candidates, scores, max(k, NAMED_FIRST_DEPTH) if names else k)
+        if names:
+            held = [self.papers_holding(name) for name in names]
+            top = sorted(top, key=lambda position: -sum(position in papers for papers in held))[:k]
         hits = [
             Hit(rank, self.corpus.papers[i], float(scores[i]), self.snippet(terms, self.corpus.papers[i]))
             for rank, i in enumerate(top, start=1)
@@ -108,9 +117,19 @@ class Retriever:
         return Coverage(held / total if total else 0.0, shared, len(units), most_specific[1])
 
     def knows(self, name: str) -> bool:
-        """Whether some abstract holds the name (each of its words, numbers aside)."""
-        words = [term for word in LATIN_WORD.findall(name) for term in english_terms(word)]
-        return all(term in self.index.vocabulary for term in words)
+        """Whether some abstract holds the name."""
+        return len(self.papers_holding(name)) > 0
+
+    def identifies(self, name: str, paper: Paper) -> bool:
+        """Whether the name is the paper's: it holds it, and few other papers do (a copy in the other
+        language counts as another paper)."""
+        papers = self.papers_holding(name)
+        return self.corpus.position(paper.paper_id) in papers and len(papers) <= max(3, len(self.corpus.papers) // 1000)
+
+    def papers_holding(self, name: str) -> frozenset[int]:
+        """Positions of the papers whose abstract holds every word of the name ("ADE20K", "multi-GPU")."""
+        terms = [term for word in LATIN_WORD.findall(name) for term in english_terms(word)]
+        return self.index.holding_all(terms) if terms else frozenset()
 
     @property
     def max_weight(self) -> float:
