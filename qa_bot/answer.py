@@ -13,18 +13,21 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Literal
 
-from qa_bot.bilingual import query_terms
+from qa_bot.bilingual import document_terms, query_terms, term_units
 from qa_bot.cite import TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, with_marker
 from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
 from qa_bot.corpus import Paper, detect_language
 from qa_bot.errors import BadInputError
-from qa_bot.evidence import Source, answer_bonus, asked_for, numbered_evidence, select_evidence, split_sentences
+from qa_bot.evidence import (
+    NUMERAL, Source, answer_bonus, asked_for, matched_weight, numbered_evidence, select_evidence, split_sentences,
+)
 from qa_bot.llm import LanguageModel, is_looping, until_repetition
 from qa_bot.prompts import render_prompt
-from qa_bot.query import Query, analyse, states_metadata
+from qa_bot.query import Part, Query, analyse, states_metadata
 from qa_bot.retrieve import Hit, Retriever
 from qa_bot.settings import Settings
 from qa_bot.titles import name_in_title
+from qa_bot.tokenize import question_frame_terms
 
 ABSTENTION = {
     "en": "The papers in this collection do not cover this question.",
@@ -142,7 +145,7 @@ class Assistant:
         if query.asks == "papers" and not refers_back(query.text):
             return (yield from self._paper_list(draft))
         sources = self._evidence(query, found.search, found.hits)
-        if found.outcome == "not_stated" or not_stated(query, sources[0]):
+        if found.outcome == "not_stated":
             text = not_stated_text(query, sources[0].paper)
             yield text
             return draft.finish(text, "not_stated", "abstained", sources=sources)
@@ -168,7 +171,7 @@ class Assistant:
         path = "generated" if draft.shown else "extractive"
         if not draft.shown:
             yield from draft.present(quote(sources[0], sources[0].best_sentence), sources)
-        if asked := sentence_with_what_is_asked(query, draft.shown, sources[0]):
+        for asked in self._unanswered_parts(query, draft.shown, sources[0]):
             yield from draft.present(quote(sources[0], asked), sources)
         return draft.finish(draft.text(), "answered", path, sources, generated, checker.dropped)
 
@@ -198,8 +201,11 @@ class Assistant:
         alone = self.retriever.search(question, k, names=known).hits
         identified = bool(alone) and any(self.retriever.identifies(name, alone[0].paper) for name in known)
         if identified:
-            # The question names its paper: what that abstract lacks is not stated, not out of scope.
-            covered = self._covers_question(query, alone[0].paper) and len(known) == len(query.names)
+            # The question names its paper: what that abstract lacks is not stated, not out of scope;
+            # so is a dataset or metric it names that the abstract does not ("NMI on Cora").
+            paper = alone[0].paper
+            holds_names = all(self.retriever.holds(name, paper) for name in query.names)
+            covered = holds_names and self._covers_question(query, paper) and states(query, paper)
             return Found(question, alone, "answer" if covered else "not_stated")
         if len(known) < len(query.names):
             return Found(question, alone, "out_of_corpus")
@@ -213,8 +219,10 @@ class Assistant:
             # to. One that does not must be covered on its own, or it is not about that topic.
             wanted = search if pointing_back else question
             if any(self._covers(wanted, paper) for paper in self._papers(hits[:1], carried_ids)):
-                return Found(search, hits, "answer")
-        return Found(question, alone, "answer" if covered else "out_of_corpus")
+                return Found(search, hits, "answer" if states(query, hits[0].paper) else "not_stated")
+        if not covered:
+            return Found(question, alone, "out_of_corpus")
+        return Found(question, alone, "answer" if states(query, alone[0].paper) else "not_stated")
 
     def _evidence(self, query: Query, search: str, hits: list[Hit]) -> list[Source]:
         own_terms, search_terms = query_terms(query.text), query_terms(search)
@@ -222,14 +230,49 @@ class Assistant:
 
         def best_sentences(paper: Paper, count: int) -> list[str]:
             # A follow-up's sentences answer its own words ("how much faster"); the earlier turn's
-            # words only choose among sentences that hold none of them.
-            bonus = answer_bonus(query, name_in_title(paper.title), weight)
-            return self.retriever.best_sentences(own_terms, paper, count, search_terms, bonus)
+            # words only choose among sentences that hold none of them. A question that asks two
+            # things gets the sentence that answers each as well.
+            name = name_in_title(paper.title)
+            bonus = answer_bonus(query, name, weight, query.names)
+            chosen = self.retriever.best_sentences(own_terms, paper, count, search_terms, bonus)
+            if len(query.parts) > 1:
+                chosen += [self._part_sentence(part, paper, query.names) for part in query.parts]
+            return sorted(set(chosen), key=paper.text.index)
 
         papers = [(hit.paper, hit.score) for hit in self._evidence_papers(search, hits)]
         return select_evidence(
             papers, best_sentences, self.model.count_tokens, self.settings.evidence_sentences, self.settings.evidence_tokens
         )
+
+    def _part_sentence(self, part: Part, paper: Paper, named: tuple[str, ...]) -> str:
+        """The sentence of the paper that best answers one part of the question."""
+        terms = query_terms(part.text)
+        weight = max(map(self.retriever.term_weight, terms), default=0.0)
+        bonus = answer_bonus(part, name_in_title(paper.title), weight, named)
+        return self.retriever.best_sentences(terms, paper, 1, bonus=bonus)[0]
+
+    def _unanswered_parts(self, query: Query, shown: list[CheckedSentence], best: Source) -> list[str]:
+        """For each part of the question that no shown sentence answers, the best source's sentence
+        that does (a number for "how many", another name for "which dataset"), to be quoted after
+        them. A part that asks for nothing in particular is answered by a sentence sharing its words,
+        and only looked for when the question asks more than one thing."""
+        name = name_in_title(best.paper.title)
+        quoted = []
+        for part in query.parts:
+            states = asked_for(part, name, query.names)
+            if states is None and len(query.parts) == 1:
+                continue
+            terms = set(query_terms(part.text)) - name_terms(query)
+            test = states or (lambda sentence, matched: matched > 0)
+            if any(test(claim, self._matched(terms, claim)) for claim in [s.claim for s in shown] + quoted):
+                continue
+            candidate = self._part_sentence(part, best.paper, query.names)
+            if test(candidate, self._matched(terms, candidate)):
+                quoted.append(candidate)
+        return quoted
+
+    def _matched(self, terms: set[str], sentence: str) -> float:
+        return matched_weight(terms, sentence, self.retriever.term_weight, document_terms)
 
     def _evidence_papers(self, search: str, hits: list[Hit]) -> list[Hit]:
         """The best paper, and those of the next that score close to it and cover the question too:
@@ -314,27 +357,33 @@ def in_language(sentence: CheckedSentence, source: Source, lang: str) -> Checked
     return CheckedSentence(frame.format(marker=sentence.marker, quote=quoted), sentence.claim, sentence.marker, sentence.evidence)
 
 
-def not_stated(query: Query, best: Source) -> bool:
-    """The right paper is found, but the question asks for what its abstract does not hold: who
-    wrote it, when, where, on what hardware (unless a sentence of it says so)."""
-    if query.asks != "metadata":
-        return False
-    return not any(states_metadata(query.metadata, sentence) for sentence in split_sentences(best.paper.text))
+def states(query: Query, paper: Paper) -> bool:
+    """Whether the paper's abstract can hold what is asked: for what abstracts rarely say (who
+    wrote it, when, where, on what hardware), a sentence that says it; for a number, a sentence
+    with a number and some of the words of the part that asks for it, the paper's name aside."""
+    sentences = split_sentences(paper.text)
+    if query.asks == "metadata":
+        return any(states_metadata(query.metadata, sentence) for sentence in sentences)
+    numbered = [frozenset(document_terms(sentence)) for sentence in sentences if NUMERAL.search(sentence)]
+    frame, names = question_frame_terms(), name_units(query)
+    for part in query.parts:
+        focus = {unit for unit in term_units(part.text) if not unit & frame} - names
+        if part.asks == "number" and focus and not any(unit & terms for unit in focus for terms in numbered):
+            return False
+    return True
+
+
+def name_units(query: Query) -> set[frozenset[str]]:
+    return {unit for name in query.names for unit in term_units(name)}
+
+
+def name_terms(query: Query) -> set[str]:
+    return {term for unit in name_units(query) for term in unit}
 
 
 def not_stated_text(query: Query, paper: Paper) -> str:
     english, chinese = NOT_STATED_WHAT[query.metadata]
     return NOT_STATED[query.lang].format(title=paper.title, what=english if query.lang == "en" else chinese)
-
-
-def sentence_with_what_is_asked(query: Query, kept: list[CheckedSentence], best: Source) -> str | None:
-    """When the question asks for a number (or a name) that no sentence of the answer states, the
-    best source's evidence sentence that states it, to be quoted after them."""
-    states = asked_for(query, name_in_title(best.paper.title))
-    # Evidence sentences were chosen for matching the question, so each counts as matching.
-    if states is None or any(states(sentence.claim, 1.0) for sentence in kept):
-        return None
-    return next((sentence for sentence in best.sentences if states(sentence, 1.0)), None)
 
 
 def citations_for(kept: list[CheckedSentence], sources: list[Source]) -> list[Citation]:

@@ -22,7 +22,7 @@ from qa_bot.corpus import CorpusIssue, places
 from qa_bot.errors import BadInputError, QaBotError
 from qa_bot.llm import PACKAGED_MODELS, open_model, resolve_model_path
 from qa_bot.output import answer_json, search_json
-from qa_bot.questions import DEFAULT_QUESTIONS, load_questions
+from qa_bot.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
 from qa_bot.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings
 
@@ -151,6 +151,8 @@ def gate_option(flag: str, help_text: str):
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON instead of the table.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
 @click.option("--retrieval-only", is_flag=True, help="No model: retrieval and abstention figures only.")
+@click.option("--check-cases", type=click.Path(dir_okay=False), default=None,
+              help="Labelled answer sentences (JSONL): the citation check's precision and recall on them.")
 @click.option("--compare", nargs=2, type=click.Path(dir_okay=False), default=None, metavar="A.json B.json",
               help="Show what changed between two saved reports (nothing is run).")
 @gate_option("--min-recall5", "Fail (exit 1) if Recall@5 over all questions is lower.")
@@ -163,10 +165,12 @@ def gate_option(flag: str, help_text: str):
 @gate_option("--min-not-stated-recall", "Fail if the share of not-stated questions said to be not stated is lower.")
 @gate_option("--min-multi-recall", "Fail if the citation recall of multi-paper questions is lower.")
 @gate_option("--min-language", "Fail if the share of answers in the asker's language is lower.")
+@gate_option("--min-check-precision", "Fail if the citation check's precision on --check-cases is lower.")
 @corpus_option
 @model_option
 @strict_option
-def evaluate_command(questions_file, out, as_json, limit, retrieval_only, compare, corpus, model, strict, **gates):
+def evaluate_command(questions_file, out, as_json, limit, retrieval_only, check_cases, compare, corpus, model, strict,
+                     **gates):
     """Run the question set through the pipeline and report retrieval, citation, answer,
     abstention and speed figures, overall, by kind and by language direction."""
     if compare:
@@ -187,7 +191,10 @@ def evaluate_command(questions_file, out, as_json, limit, retrieval_only, compar
         results = evaluate.evaluate(assistant, question_set, gold, retrieval_only,
                                     lambda question: bar.update(1, question.id))
     result = report.build_report(results, report.run_meta(settings, model_path, retriever.corpus, question_set))
-    click.echo(json.dumps(result, ensure_ascii=False) if as_json else report.figures_table(result, markdown=False))
+    if check_cases:
+        cases = load_check_cases(Path(check_cases), retriever.corpus)
+        result["citation_check"] = evaluate.check_figures(cases, settings.min_support) | {"file": check_cases}
+    click.echo(json.dumps(result, ensure_ascii=False) if as_json else report.text_report(result))
     if out_folder:
         for path in report.write_report(result, out_folder):
             click.echo(f"wrote {path}", err=True)
@@ -199,7 +206,8 @@ def evaluate_command(questions_file, out, as_json, limit, retrieval_only, compar
 
 
 def gates_of(min_recall5, min_recall5_cross, min_mrr, min_citation_precision, min_facts, min_refusal_recall,
-             max_false_refusals, min_not_stated_recall, min_multi_recall, min_language) -> list[report.Gate]:
+             max_false_refusals, min_not_stated_recall, min_multi_recall, min_language,
+             min_check_precision) -> list[report.Gate]:
     wanted = [
         ("recall@5", min_recall5, True), ("mrr", min_mrr, True), ("citation_precision", min_citation_precision, True),
         ("facts_present", min_facts, True), ("refusal_recall", min_refusal_recall, True),
@@ -207,6 +215,8 @@ def gates_of(min_recall5, min_recall5_cross, min_mrr, min_citation_precision, mi
         ("asker_language", min_language, True),
     ]
     gates = [report.Gate(figure, bound, at_least) for figure, bound, at_least in wanted if bound is not None]
+    if min_check_precision is not None:
+        gates.append(report.Gate("precision", min_check_precision, True, "citation_check"))
     if min_multi_recall is not None:
         gates.append(report.Gate("citation_recall", min_multi_recall, True, "multi"))
     if min_recall5_cross is not None:

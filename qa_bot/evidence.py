@@ -11,9 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa_bot.corpus import Paper
-from qa_bot.query import Query, states_metadata
+from qa_bot.query import NAME, Part, Query, states_metadata
 
-DIGIT = re.compile(r"\d")
+# A number, in digits or words ("7", "seven", "六种", "一亿"): what a quantity question asks for.
+NUMERAL = re.compile(
+    r"\d|[一二两三四五六七八九十百千万亿]+\s*(?:倍|个|种|项|类|次|位|篇|名|台|年|天|组|层|部|张|块|亿|万|%)|\b(?:two|three|four|five|six|seven|eight|nine|"
+    r"ten|eleven|twelve|twenty|thirty|hundreds?|thousands?|millions?|billions?|dozens?|twice|double|half)\b",
+    re.IGNORECASE,
+)
 SENTENCE = re.compile(r".+?(?:[.!?](?=\s+[A-Z0-9(\"'])|[。！？!?；;](?!\d)|$)", re.DOTALL)
 
 
@@ -36,32 +41,44 @@ def best_sentences(
     sentences = split_sentences(text)
     scored = []
     for position, sentence in enumerate(sentences):
-        weight = sum(term_weight(term) for term in wanted.intersection(sentence_terms(sentence)))
+        weight = matched_weight(wanted, sentence, term_weight, sentence_terms)
         scored.append((weight + (bonus(sentence, weight) if bonus else 0.0), -position))
     matching = [i for i in range(len(sentences)) if scored[i][0] > 0] or [0]
     chosen = sorted(matching, key=lambda i: scored[i], reverse=True)[:limit]
     return [sentences[i] for i in sorted(chosen)]
 
 
-def asked_for(query: Query, name: str | None) -> Callable[[str, float], bool] | None:
-    """What the question asks for, as a test of a sentence (and of how much of the question it
-    matches): a number, for a question that asks for a quantity, in a sentence that matches the
-    question too; the paper's name, for one that asks which method or model; for a question about
-    what abstracts rarely hold (code, hardware), a sentence that states it. None: nothing such."""
-    if query.wants_number:
-        return lambda sentence, matched: matched > 0 and DIGIT.search(sentence) is not None
-    if query.asks == "name" and name is not None:
+def matched_weight(wanted: set[str], sentence: str, term_weight, sentence_terms) -> float:
+    """The summed weight of the wanted terms a sentence holds."""
+    return sum(term_weight(term) for term in wanted.intersection(sentence_terms(sentence)))
+
+
+def asked_for(part: Part | Query, name: str | None, named: tuple[str, ...] = ()) -> Callable[[str, float], bool] | None:
+    """What a question (or one part of it) asks for, as a test of a sentence and of how much of
+    the question it matches: a number, for a quantity, in a sentence that matches the question too;
+    for "which method or model", the paper's name; for "which dataset" (or "which method" when the
+    question already names the paper), another name (ERA5 for "On which dataset was KoopmanLab
+    validated?"); for what abstracts rarely
+    hold (code, hardware), a sentence that states it. None: nothing such."""
+    if part.asks == "number":
+        return lambda sentence, matched: matched > 0 and NUMERAL.search(sentence) is not None
+    if part.asks == "entity" or (part.asks == "name" and name in named):
+        known = {*named, name}
+        return lambda sentence, matched: matched > 0 and any(found not in known for found in NAME.findall(sentence))
+    if part.asks == "name" and name is not None:
         return lambda sentence, matched: name in sentence
-    if query.asks == "metadata":
-        return lambda sentence, matched: states_metadata(query.metadata, sentence)
+    if part.asks == "metadata":
+        return lambda sentence, matched: states_metadata(part.metadata, sentence)
     return None
 
 
-def answer_bonus(query: Query, name: str | None, weight: float) -> Callable[[str, float], float] | None:
+def answer_bonus(
+    part: Part | Query, name: str | None, weight: float, named: tuple[str, ...] = ()
+) -> Callable[[str, float], float] | None:
     """`weight` more for a sentence that holds what the question asks for (so "Faith achieves a
     2.6x speedup" beats "we propose Faith, a framework for GPUs", and the sentence that introduces
     "RELIANT" answers "which method ...?")."""
-    states = asked_for(query, name)
+    states = asked_for(part, name, named)
     return None if states is None else (lambda sentence, matched: weight if states(sentence, matched) else 0.0)
 
 

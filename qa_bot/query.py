@@ -13,7 +13,8 @@ from typing import Literal
 
 from qa_bot.corpus import detect_language
 
-Asks = Literal["papers", "metadata", "number", "name", "list", "yes_no", "explanation"]
+# name: which paper or method (its name); entity: which dataset, benchmark, simulator (another name).
+Asks = Literal["papers", "metadata", "number", "name", "entity", "list", "yes_no", "explanation"]
 
 # "Which papers ...?", "哪些论文 ...?": the answer is every paper that qualifies, not a sentence.
 PAPERS = re.compile(
@@ -24,7 +25,8 @@ PAPERS = re.compile(
 )
 # What an abstract never holds: who wrote it, when and where it appeared, what it ran on, its code.
 METADATA = {
-    "authors": r"\b(?:authors?|who (?:wrote|writes|proposed|developed|created)|written by|affiliat\w*|universit(?:y|ies)|"
+    "authors": r"\b(?:who (?:are|were|is|was) the authors?|authors? of|(?:list|name) the authors|who (?:wrote|writes|proposed|"
+    r"developed|created)|written by|affiliat\w*|universit(?:y|ies)|"
     r"institution|lab(?:oratory)? (?:is|are|did)|which (?:team|group|company))\b|作者|谁写|谁提出|哪个(?:团队|机构|大学|实验室)|单位",
     "date": r"\b(?:what|which) year\b|\bwhen (?:was|were|did) .{0,60}\b(?:published|released|appear|written|come out|came out)\b|"
     r"\b(?:publication|release) (?:year|date)\b|哪一?年|什么时候(?:发表|发布|提出)|发表(?:时间|年份|于哪)",
@@ -42,7 +44,7 @@ METADATA = {
 METADATA_PATTERNS = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in METADATA.items()}
 # Where an abstract does state such a thing ("Code is available at github.com/..."): then it is answered.
 METADATA_STATED = {
-    "authors": re.compile(r"\bwe\b(?!\s+(?:propose|present|introduce|show|find|study|develop))|\bby [A-Z][a-z]+ et al\b"),
+    "authors": re.compile(r"\b(?:by [A-Z][a-z]+ et al|authored by|the authors are)\b"),
     "date": re.compile(r"\b(?:19|20)\d{2}\b"),
     "venue": re.compile(r"\b(?:CVPR|ICCV|ECCV|NeurIPS|ICML|ICLR|ACL|EMNLP|NAACL|AAAI|IJCAI|KDD|WWW|SIGIR|OSDI|SOSP|"
                         r"conference|journal|proceedings)\b", re.IGNORECASE),
@@ -72,6 +74,11 @@ LIST = re.compile(
     r"\blist\b|\bname (?:the|all|some)\b|哪些|哪几",
     re.IGNORECASE,
 )
+ENTITY_TARGET = re.compile(
+    r"\b(?:datasets?|benchmarks?|metrics?|simulators?|environments?|corpus|corpora|languages?|hardware|platforms?)\b|"
+    r"数据集|基准|指标|模拟器|仿真|环境|语料|平台",
+    re.IGNORECASE,
+)
 YES_NO = re.compile(r"^(?:is|are|does|do|did|can|could|has|have|was|were|will|would|should)\b|吗[？?]?$|是否|有没有|能否|可否",
                     re.IGNORECASE)
 # A question's situation before it asks: "We run a small lab with two GPUs, so is there ...?"
@@ -82,6 +89,15 @@ ASKING_START = re.compile(
 )
 ZH_ASKING_START = re.compile(r"[，。；！,;]\s*(?=[^，。；！,;]*(?:吗|哪|什么|多少|如何|怎么|怎样|是否|有没有|为什么|几)[^，。；！,;]*[？?]?$)")
 SHORT_EN_WORDS, SHORT_ZH_CHARACTERS = 15, 30  # a question this short describes no situation first
+# Where a question asks a second thing: after a question mark, at "..., and how many ...", at
+# "，它在哪个数据集上…?". Each part gets the sentence that answers it, not only the first part.
+PART_BOUNDARY = re.compile(
+    r"(?<=[?？])\s*(?=\S)|,?\s+and\s+(?=(?:what|which|how|in which|on which|where|who|when|why)\b)|"
+    r",\s*(?=(?:what|which|how many|how much)\b)|"
+    r"[，,;；]\s*(?=(?:它|该|其|这个|并且|以及|另外)[^，,。]*(?:吗|哪|什么|多少|如何|怎么|是否|几))",
+    re.IGNORECASE,
+)
+MIN_PART_WORDS, MIN_PART_CHARACTERS = 3, 6  # "On average, how much ...?" is one question
 # Names: acronyms, CamelCase, letter-digit tokens (GPT-4, T5), and capitalised words inside a sentence.
 NAME = re.compile(r"(?<![A-Za-z0-9-])(?=[A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*[A-Z0-9])[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]")
 CAPITALISED = re.compile(r"(?<=[a-z0-9,;:)]\s)([A-Z][a-z]{2,}(?:-[A-Z]?[a-z]+)*)\b|(?<=[\u3400-\u9fff])([A-Z][a-z]{2,})\b")
@@ -89,6 +105,16 @@ NOT_NAMES = frozenset(
     "I English Chinese Which What How Why When Where Who Is Are Does Do Can The This That These Those "
     "Monte Carlo Transformer Transformers Markov Gaussian Bayesian Euclidean Fourier Laplacian Boolean".split()
 )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing a question asks ("how many relationship types ...?" of "How many users, and how
+    many relationship types does MGTAB contain?")."""
+
+    text: str
+    asks: Asks
+    metadata: str | None
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,7 @@ class Query:
     asks: Asks
     metadata: str | None  # for asks == "metadata": authors, date, venue, code, funding, hardware, time
     names: tuple[str, ...]  # methods, models, datasets the question names ("MGTAB", "Mamba", "GPT-4")
+    parts: tuple[Part, ...]  # what it asks, one part per thing asked (one for most questions)
 
     @property
     def wants_number(self) -> bool:
@@ -110,7 +137,8 @@ class Query:
 def analyse(question: str) -> Query:
     text = " ".join(question.split())
     asking = asking_part(text)
-    return Query(text, detect_language(text), asking, *kind_of_answer(asking), names_in(text))
+    parts = tuple(Part(part, *kind_of_answer(part)) for part in parts_of(asking))
+    return Query(text, detect_language(text), asking, *kind_of_answer(asking), names_in(text), parts)
 
 
 def asking_part(text: str) -> str:
@@ -130,6 +158,28 @@ def asking_part(text: str) -> str:
     return re.sub(r"^so\s+", "", text[starts[0]:], flags=re.IGNORECASE)
 
 
+def parts_of(asking: str) -> list[str]:
+    """The sub-questions of the asking part; a piece too short to ask anything stays with the next."""
+    parts: list[str] = []
+    carried = ""
+    for piece in PART_BOUNDARY.split(asking):
+        piece = (carried + " " + piece).strip() if carried else piece.strip()
+        if is_too_short(piece):
+            carried = piece
+            continue
+        parts.append(piece)
+        carried = ""
+    if carried:
+        parts = parts[:-1] + [f"{parts[-1]} {carried}"] if parts else [carried]
+    return parts or [asking]
+
+
+def is_too_short(piece: str) -> bool:
+    if detect_language(piece) == "zh":
+        return len(piece) < MIN_PART_CHARACTERS
+    return len(piece.split()) < MIN_PART_WORDS
+
+
 def kind_of_answer(asking: str) -> tuple[Asks, str | None]:
     if PAPERS.search(asking):
         return "papers", None
@@ -141,15 +191,23 @@ def kind_of_answer(asking: str) -> tuple[Asks, str | None]:
     if LIST.search(asking):
         return "list", None
     if IDENTIFY.search(asking):
-        return "name", None
+        return ("entity" if ENTITY_TARGET.search(asking) else "name"), None
     if YES_NO.search(asking.strip()):
         return "yes_no", None
     return "explanation", None
 
 
 def names_in(text: str) -> tuple[str, ...]:
-    found = NAME.findall(text) + [a or b for a, b in CAPITALISED.findall(text)]
-    return tuple(dict.fromkeys(name for name in found if name not in NOT_NAMES))
+    found = [entity_part(name) for name in NAME.findall(text)] + [a or b for a, b in CAPITALISED.findall(text)]
+    return tuple(dict.fromkeys(name for name in found if name and name not in NOT_NAMES))
+
+
+def entity_part(name: str) -> str:
+    """A compound of a plain word and a name is about the name: "multi-GPU" names GPU, which a
+    Chinese abstract writes as 多GPU; plurals are the name ("GPUs")."""
+    parts = [part for part in name.split("-") if not (part.isalpha() and part.islower())]
+    entity = "-".join(parts)
+    return entity[:-1] if re.fullmatch(r"[A-Z0-9-]{2,}s", entity) else entity
 
 
 def states_metadata(kind: str, sentence: str) -> bool:

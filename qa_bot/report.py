@@ -114,6 +114,20 @@ def figures_table(report: dict, markdown: bool) -> str:
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in [header] + body)
 
 
+def text_report(report: dict) -> str:
+    """The terminal table, and the citation check's figures when labelled cases were given."""
+    lines = [figures_table(report, markdown=False)]
+    if "citation_check" in report:
+        lines.append(check_line(report["citation_check"]))
+    return "\n".join(lines)
+
+
+def check_line(check: dict) -> str:
+    kept = ", ".join(f"{label} {check['kept'][label]}/{check['totals'][label]}" for label in check["totals"])
+    return (f"citation check on {check['cases']} labelled sentences ({check['file']}): precision "
+            f"{formatted('precision', check['precision'])}, recall {formatted('recall', check['recall'])}; kept: {kept}")
+
+
 def markdown_report(report: dict) -> str:
     meta = report["meta"]
     model = meta["model"]
@@ -131,6 +145,8 @@ def markdown_report(report: dict) -> str:
         "'false ref' the share of answerable ones declined.", "",
         figures_table(report, markdown=True), "",
     ]
+    if "citation_check" in report:
+        lines += [check_line(report["citation_check"]), ""]
     lines += misses(report["questions"])
     return "\n".join(lines) + "\n"
 
@@ -215,6 +231,8 @@ class Gate:
 
     def failure(self, report: dict) -> str | None:
         groups = {"all": report["overall"]} | report["by_direction"] | report["by_kind"]
+        if "citation_check" in report:
+            groups["citation_check"] = report["citation_check"]
         if self.group not in groups:
             return None  # no question of that direction in the set: nothing to hold to the bound
         value = groups[self.group].get(self.figure)

@@ -124,7 +124,10 @@ class Retriever:
         """Whether the name is the paper's: it holds it, and few other papers do (a copy in the other
         language counts as another paper)."""
         papers = self.papers_holding(name)
-        return self.corpus.position(paper.paper_id) in papers and len(papers) <= max(3, len(self.corpus.papers) // 1000)
+        return self.holds(name, paper) and len(papers) <= max(3, len(self.corpus.papers) // 1000)
+
+    def holds(self, name: str, paper: Paper) -> bool:
+        return self.corpus.position(paper.paper_id) in self.papers_holding(name)
 
     def papers_holding(self, name: str) -> frozenset[int]:
         """Positions of the papers whose abstract holds every word of the name ("ADE20K", "multi-GPU")."""
