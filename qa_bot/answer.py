@@ -50,6 +50,7 @@ QUOTED_FRAME = {
     "zh": {"en": "据英文摘要[{marker}]：“{quote}”。", "zh": "“{quote}”[{marker}]。"},
 }
 CHINESE_ENDS = ("。", "！", "？", "；")
+LIST_DEPTH = 20  # papers a "which papers ...?" question is answered with, at most
 LIST_INTRO = {"en": "Papers in this collection that match:", "zh": "符合条件的论文："}
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
 
@@ -142,7 +143,7 @@ class Assistant:
         if found.outcome == "out_of_corpus":
             yield ABSTENTION[query.lang]
             return draft.finish(ABSTENTION[query.lang], "out_of_corpus", "abstained")
-        if query.asks == "papers" and not refers_back(query.text):
+        if query.asks == "papers" and found.search == query.text:  # not a follow-up about earlier papers
             return (yield from self._paper_list(draft))
         sources = self._evidence(query, found.search, found.hits)
         if found.outcome == "not_stated":
@@ -180,7 +181,9 @@ class Assistant:
         best sentence: a list of papers comes from retrieval, not from a small model's prose."""
         query = draft.query
         topic = query.asking
-        papers = [hit for hit in draft.hits if self._covers(topic, hit.paper)] or draft.hits[:1]
+        # Every paper that qualifies, not only the top k: a list is as long as the collection makes it.
+        candidates = self.retriever.search(topic, max(self.settings.top_k, LIST_DEPTH)).hits or draft.hits
+        papers = [hit for hit in candidates if self._covers(topic, hit.paper)][:LIST_DEPTH] or candidates[:1]
         terms = query_terms(topic)
         sources = [Source(marker, hit.paper, hit.score, [sentence := self.retriever.snippet(terms, hit.paper)], sentence)
                    for marker, hit in enumerate(papers, start=1)]

@@ -148,3 +148,41 @@ def test_a_followup_that_points_back_is_answered_from_the_sentence_its_own_words
     answer, contract = ask(seeds_retriever, settings, model, "How much faster is it than the state of the art?", conversation)
     assert contract["citations"][0]["paper_id"] == paper_with(seeds_retriever, MGG).paper_id
     assert "3.65" in model.prompts[1][-1]["content"] and "3.65" in answer.text
+
+
+def test_a_question_that_asks_two_things_gets_the_sentence_for_each(seeds_retriever, settings):
+    """The model's reply is unusable, so the answer is quoted: the sentence introducing the module
+    and, for the second part, the one naming the climate dataset (ERA5), not only the first."""
+    question = "Is there a PyTorch module for Koopman neural operators? On which global climate dataset was it validated?"
+    answer, contract = ask(seeds_retriever, settings, FakeModel("unusable"), question)
+    assert answer.outcome == "answered"
+    assert "PyTorch module" in contract["answer"] and "ERA5" in contract["answer"]
+
+
+@pytest.mark.parametrize(
+    "question, key",
+    [
+        ("What NMI score does CCGC achieve on the Cora dataset?", "CCGC"),  # a dataset the abstract does not name
+        ("Who are the authors of the DFME paper?", "DFME"),
+    ],
+)
+def test_what_the_named_papers_abstract_does_not_hold_is_not_stated(seeds_retriever, settings, question, key):
+    model = FakeModel("It reaches 99.9 [1].")
+    answer, contract = ask(seeds_retriever, settings, model, question)
+    paper = paper_with(seeds_retriever, key)
+    assert contract["outcome"] == "not_stated" and contract["abstained"] is True and contract["citations"] == []
+    assert paper.title in contract["answer"]
+    assert contract["sources"][0]["paper_id"] == paper.paper_id
+    assert model.prompts == []
+
+
+def test_which_papers_is_answered_with_every_paper_that_qualifies_each_cited(seeds_retriever, settings):
+    """RELIANT and KD-CI-CAM use knowledge distillation (so does TinyMIM, in other words); a list
+    comes from retrieval, so the model is not asked, and a pronoun inside the question ("its") does
+    not make it a follow-up."""
+    model = FakeModel("unusable")
+    answer, contract = ask(seeds_retriever, settings, model, "Which papers use knowledge distillation to train their models?")
+    cited = {citation["paper_id"] for citation in contract["citations"]}
+    assert answer.path == "listed" and model.prompts == []
+    assert {paper_with(seeds_retriever, "RELIANT").paper_id, paper_with(seeds_retriever, "KD-CI-CAM").paper_id} <= cited
+    assert len(contract["citations"]) == len(answer.text.splitlines()) - 1  # one cited line per paper

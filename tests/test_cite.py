@@ -1,13 +1,17 @@
 """The citation check on hand-made cases: every sentence kept is supported by the source it cites."""
 
+import pytest
+
 from qa_bot.cite import answer_sentences, check_answer, facts_of, support, with_marker
 from qa_bot.corpus import Paper
 from qa_bot.evidence import Source
+from qa_bot.query import analyse
+from qa_bot.settings import Settings
 
 MGTAB = "MGTAB contains 10,199 expert-annotated users and 7 types of relationships."
 CMT = "CMT obtains 73.0% NDS on nuScenes benchmark."
 MGG_ZH = "全面的实验表明,MGG平均比DGCL框架快7.38倍。"
-MIN_SUPPORT = 0.5
+MIN_SUPPORT = Settings.model_fields["min_support"].default
 
 
 def source(marker: int, text: str, lang: str = "en") -> Source:
@@ -100,3 +104,49 @@ def test_a_clause_cut_at_a_semicolon_is_cited_as_a_sentence_of_its_own():
     assert with_marker("Distilling token relations is more effective;", 3) == "Distilling token relations is more effective [3]."
     assert with_marker("蒸馏更有效；", 2) == "蒸馏更有效[2]。"
     assert answer_sentences(with_marker("A beats B;", 1) + " " + with_marker("C beats D", 2)) == ["A beats B [1].", "C beats D [2]."]
+
+
+def test_the_cited_papers_own_name_is_held_though_its_sentence_says_we():
+    evidence = "To excavate the impact of Transformer from limited medical data, we propose an auxiliary difficulty ranking task."
+    claim = "BOLT adds an auxiliary difficulty ranking task for limited medical data"
+    assert support(claim, evidence, own_name="BOLT").missing_facts == ()
+    assert support(claim, evidence).missing_facts == ("BOLT",)
+
+
+def test_the_papers_own_name_is_not_a_supported_word():
+    assert support("MGTAB has dogs", MGTAB, own_name="MGTAB").overlap == 0.0
+
+
+def test_a_name_written_in_parts_by_the_evidence_is_held():
+    evidence = "our EMO-1M/2M/5M achieve 71.5, 75.1, and 78.4 Top-1"
+    assert support("EMO-2M achieves 75.1 Top-1", evidence).missing_facts == ()
+    assert "EMO-7M" in support("EMO-7M achieves 75.1 Top-1", evidence).missing_facts
+
+
+def test_an_invented_proper_noun_is_a_missing_fact():
+    assert support("CMT obtains 73.0% NDS on the Waymo benchmark", CMT).missing_facts == ("Waymo",)
+
+
+def test_a_comparison_with_the_subjects_swapped_is_unsupported():
+    evidence = "NAIVEATTACK achieves decent ASR scores in some cases, while DOORPING reaches higher ASR scores in all cases."
+    assert support("DOORPING reaches higher ASR scores than NAIVEATTACK", evidence).missing_facts == ()
+    assert support("NAIVEATTACK reaches higher ASR scores than DOORPING", evidence).missing_facts != ()
+
+
+@pytest.mark.parametrize(
+    "question, claim",
+    [
+        ("What assumption is MDM based on?", "MDM is based on an assumption [1]."),  # the question's own words
+        ("What regret bound is proved?", "The regret bound is given by the following expression [1]."),  # filler
+        ("MDM 基于什么假设?", "请参阅以下实验结果 [1]。"),
+    ],
+)
+def test_a_sentence_that_answers_nothing_is_dropped(question, claim):
+    evidence = "MDM is based on the assumption that the regret bound is given by the expression and experimental results."
+    assert check_answer(claim, [source(1, evidence)], MIN_SUPPORT, analyse(question)).kept == []
+
+
+def test_a_number_question_keeps_a_number_written_in_words():
+    checker = check_answer("MGTAB has seven types of relationships [1].", SOURCES, MIN_SUPPORT,
+                           analyse("How many relationship types does MGTAB have?"))
+    assert [sentence.marker for sentence in checker.kept] == [1]

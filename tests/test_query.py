@@ -1,0 +1,42 @@
+"""The question analysed once: its parts, what each asks for, and the names it gives."""
+
+import pytest
+
+from qa_bot.query import analyse, names_in
+
+
+@pytest.mark.parametrize(
+    "question, parts",
+    [
+        ("What is MGTAB?", [("What is MGTAB?", "explanation")]),
+        (
+            "How many expert-annotated users, and how many relationship types does MGTAB contain?",
+            [("How many expert-annotated users", "number"), ("how many relationship types does MGTAB contain?", "number")],
+        ),
+        (
+            "Is there a toolbox for neural operators? On which climate dataset was it validated?",
+            [("Is there a toolbox for neural operators?", "yes_no"), ("On which climate dataset was it validated?", "entity")],
+        ),
+        ("这里有没有这样的模块?它在哪个全球气候数据集上做了验证?", [("这里有没有这样的模块?", "yes_no"), ("它在哪个全球气候数据集上做了验证?", "entity")]),
+        # A piece too short to ask anything stays with the question after it.
+        ("On average, how much faster is MGG than the DGCL framework?", [("On average how much faster is MGG than the DGCL framework?", "number")]),
+    ],
+)
+def test_a_question_is_split_into_the_things_it_asks(question, parts):
+    assert [(part.text, part.asks) for part in analyse(question).parts] == parts
+
+
+def test_which_method_asks_for_the_papers_name_and_which_dataset_for_another():
+    assert analyse("Which method enhances the query features twice?").asks == "name"
+    assert analyse("Which benchmark was KoopmanLab validated on?").asks == "entity"
+
+
+def test_a_question_that_mentions_the_authors_in_passing_does_not_ask_who_they_are():
+    assert analyse("In that work, what do the authors treat as dissimilar pairs?").asks != "metadata"
+    assert analyse("Who are the authors of the DFME paper?").metadata == "authors"
+
+
+def test_a_compound_of_a_plain_word_and_a_name_names_only_the_name():
+    assert names_in("How much faster is it than multi-GPU systems on GPUs with KonIQ-10k and GPT-4?") == (
+        "GPU", "KonIQ-10k", "GPT-4",
+    )
