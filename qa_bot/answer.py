@@ -233,44 +233,49 @@ class Assistant:
 
         def best_sentences(paper: Paper, count: int) -> list[str]:
             # A follow-up's sentences answer its own words ("how much faster"); the earlier turn's
-            # words only choose among sentences that hold none of them. A question that asks two
-            # things gets the sentence that answers each as well.
+            # words only choose among sentences that hold none of them. Each part of the question
+            # gets the sentence that answers it as well (the one quoted if the model leaves it out).
             name = name_in_title(paper.title)
             bonus = answer_bonus(query, name, weight, query.names)
             chosen = self.retriever.best_sentences(own_terms, paper, count, search_terms, bonus)
-            if len(query.parts) > 1:
-                chosen += [self._part_sentence(part, paper, query.names) for part in query.parts]
-            return sorted(set(chosen), key=paper.text.index)
+            chosen += [self._part_sentence(part, paper, query.names) for part in query.parts]
+            return sorted(set(chosen) - {None}, key=paper.text.index)
 
         papers = [(hit.paper, hit.score) for hit in self._evidence_papers(search, hits)]
         return select_evidence(
             papers, best_sentences, self.model.count_tokens, self.settings.evidence_sentences, self.settings.evidence_tokens
         )
 
-    def _part_sentence(self, part: Part, paper: Paper, named: tuple[str, ...]) -> str:
-        """The sentence of the paper that best answers one part of the question."""
-        terms = query_terms(part.text)
-        weight = max(map(self.retriever.term_weight, terms), default=0.0)
-        bonus = answer_bonus(part, name_in_title(paper.title), weight, named)
-        return self.retriever.best_sentences(terms, paper, 1, bonus=bonus)[0]
+    def _part_sentence(self, part: Part, paper: Paper, named: tuple[str, ...]) -> str | None:
+        """The sentence of the paper that best answers one part of the question: of those that hold
+        what it asks for (a number for "how many"), the one that matches it most; else the best
+        match; None when no sentence holds any of its words."""
+        terms = set(query_terms(part.text)) - name_terms_of(named)
+        states = asked_for(part, name_in_title(paper.title), named)
+        sentences = split_sentences(paper.text)
+        weights = [self._matched(terms, sentence) for sentence in sentences]
+        answering = [i for i, sentence in enumerate(sentences) if states and states(sentence, weights[i])]
+        best = max(answering or range(len(sentences)), key=lambda i: (weights[i], -i))
+        return sentences[best] if weights[best] > 0 else None
 
     def _unanswered_parts(self, query: Query, shown: list[CheckedSentence], best: Source) -> list[str]:
-        """For each part of the question that no shown sentence answers, the best source's sentence
-        that does (a number for "how many", another name for "which dataset"), to be quoted after
-        them. A part that asks for nothing in particular is answered by a sentence sharing its words,
-        and only looked for when the question asks more than one thing."""
+        """For each part of the question, the best source's sentence that answers it (a number for
+        "how many", another name for "which dataset"), when no shown sentence was made from it, to
+        be quoted after them: a kept sentence with a number ("two types of attacks") may still not
+        be the number asked for ("what success rate?"). A part that asks for nothing in particular
+        is answered by a sentence sharing its words, and only looked for when the question asks
+        more than one thing."""
         name = name_in_title(best.paper.title)
+        used = {sentence.evidence for sentence in shown}
         quoted = []
         for part in query.parts:
             states = asked_for(part, name, query.names)
             if states is None and len(query.parts) == 1:
                 continue
-            terms = set(query_terms(part.text)) - name_terms(query)
-            test = states or (lambda sentence, matched: matched > 0)
-            if any(test(claim, self._matched(terms, claim)) for claim in [s.claim for s in shown] + quoted):
-                continue
             candidate = self._part_sentence(part, best.paper, query.names)
-            if test(candidate, self._matched(terms, candidate)):
+            terms = set(query_terms(part.text)) - name_terms_of(query.names)
+            holds = states or (lambda sentence, matched: matched > 0)
+            if candidate and candidate not in used | set(quoted) and holds(candidate, self._matched(terms, candidate)):
                 quoted.append(candidate)
         return quoted
 
@@ -368,20 +373,16 @@ def states(query: Query, paper: Paper) -> bool:
     if query.asks == "metadata":
         return any(states_metadata(query.metadata, sentence) for sentence in sentences)
     numbered = [frozenset(document_terms(sentence)) for sentence in sentences if NUMERAL.search(sentence)]
-    frame, names = question_frame_terms(), name_units(query)
+    ignored = question_frame_terms() | name_terms_of(query.names)
     for part in query.parts:
-        focus = {unit for unit in term_units(part.text) if not unit & frame} - names
+        focus = {unit for unit in term_units(part.text) if not unit & ignored}
         if part.asks == "number" and focus and not any(unit & terms for unit in focus for terms in numbered):
             return False
     return True
 
 
-def name_units(query: Query) -> set[frozenset[str]]:
-    return {unit for name in query.names for unit in term_units(name)}
-
-
-def name_terms(query: Query) -> set[str]:
-    return {term for unit in name_units(query) for term in unit}
+def name_terms_of(names: tuple[str, ...]) -> set[str]:
+    return {term for name in names for unit in term_units(name) for term in unit}
 
 
 def not_stated_text(query: Query, paper: Paper) -> str:

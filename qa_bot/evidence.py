@@ -14,9 +14,11 @@ from qa_bot.corpus import Paper
 from qa_bot.query import NAME, Part, Query, states_metadata
 
 # A number, in digits or words ("7", "seven", "六种", "一亿"): what a quantity question asks for.
+# Not "一种", "一组" ("a kind of", "a set of"), nor "one", which count nothing.
 NUMERAL = re.compile(
-    r"\d|[一二两三四五六七八九十百千万亿]+\s*(?:倍|个|种|项|类|次|位|篇|名|台|年|天|组|层|部|张|块|亿|万|%)|\b(?:two|three|four|five|six|seven|eight|nine|"
-    r"ten|eleven|twelve|twenty|thirty|hundreds?|thousands?|millions?|billions?|dozens?|twice|double|half)\b",
+    r"\d|(?!一[^十百千万亿])[一二两三四五六七八九十百千万亿]+\s*(?:倍|个|种|项|类|次|位|篇|名|台|年|天|组|层|部|张|块|亿|万|%)|"
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundreds?|thousands?|millions?|"
+    r"billions?|dozens?|twice|double|half)\b",
     re.IGNORECASE,
 )
 SENTENCE = re.compile(r".+?(?:[.!?](?=\s+[A-Z0-9(\"'])|[。！？!?；;](?!\d)|$)", re.DOTALL)

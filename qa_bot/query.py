@@ -92,7 +92,7 @@ SHORT_EN_WORDS, SHORT_ZH_CHARACTERS = 15, 30  # a question this short describes 
 # Where a question asks a second thing: after a question mark, at "..., and how many ...", at
 # "，它在哪个数据集上…?". Each part gets the sentence that answers it, not only the first part.
 PART_BOUNDARY = re.compile(
-    r"(?<=[?？])\s*(?=\S)|,?\s+and\s+(?=(?:what|which|how|in which|on which|where|who|when|why)\b)|"
+    r"(?<=[?？])\s*(?=\S)|,?\s+and\s+(?=(?:roughly |approximately |also |then )?(?:what|which|how|in which|on which|where|who|when|why)\b)|"
     r",\s*(?=(?:what|which|how many|how much)\b)|"
     r"[，,;；]\s*(?=(?:它|该|其|这个|并且|以及|另外)[^，,。]*(?:吗|哪|什么|多少|如何|怎么|是否|几))",
     re.IGNORECASE,
