@@ -41,8 +41,11 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 FILLER = re.compile(
     r"\b(?:(?:table|figure|list|results?) (?:below|above)|following (?:table|figure|list|results)|"
     r"(?:shown|listed|given|summari[sz]ed|reported|presented|described) (?:in|below|above)\b|as follows|see (?:table|fig)|"
-    r"refer to (?:the )?(?:table|figure|paper|abstract)|for (?:more )?details|the following)|如下表|见表|下表|如下所示|详见|"
-    r"请参阅|参见|以下",
+    r"refer to (?:the )?(?:table|figure|paper|abstract)|for (?:more )?details|the following|"
+    r"(?:more|further|additional) (?:details|information)|as (?:mentioned|stated|described|discussed|noted) "
+    r"(?:above|earlier|before|previously)|(?:does|do|did) not (?:say|mention|specify|state|provide|report|give)|"
+    r"(?:is|are) not (?:known|specified|mentioned|given|reported))|如下表|见表|下表|如下所示|详见|请参阅|参见|以下|"
+    r"如上所述|更多(?:细节|信息)|(?:没有|未)(?:提到|提及|说明|给出|报告)",
     re.IGNORECASE,
 )
 DANGLING = re.compile(
