@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from qa_bot.bilingual import document_terms, query_terms, term_units
-from qa_bot.cite import TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, with_marker
+from qa_bot.cite import (
+    TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, answer_spans, with_marker,
+)
 from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
 from qa_bot.corpus import Paper, detect_language
 from qa_bot.errors import BadInputError
@@ -50,6 +52,7 @@ QUOTED_FRAME = {
     "zh": {"en": "据英文摘要[{marker}]：“{quote}”。", "zh": "“{quote}”[{marker}]。"},
 }
 CHINESE_ENDS = ("。", "！", "？", "；")
+ANSWERED_SHARE = 0.75  # a shown sentence answers a part when its source matches it this well, of the best
 LIST_DEPTH = 20  # papers a "which papers ...?" question is answered with, at most
 LIST_INTRO = {"en": "Papers in this collection that match:", "zh": "符合条件的论文："}
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
@@ -60,6 +63,7 @@ class Citation:
     marker: int
     paper: Paper
     evidence: str  # verbatim from the paper's abstract
+    answer_spans: tuple[str, ...] = ()  # the numbers and names of the answer, as the evidence writes them
 
 
 @dataclass(frozen=True)
@@ -260,22 +264,25 @@ class Assistant:
 
     def _unanswered_parts(self, query: Query, shown: list[CheckedSentence], best: Source) -> list[str]:
         """For each part of the question, the best source's sentence that answers it (a number for
-        "how many", another name for "which dataset"), when no shown sentence was made from it, to
-        be quoted after them: a kept sentence with a number ("two types of attacks") may still not
-        be the number asked for ("what success rate?"). A part that asks for nothing in particular
-        is answered by a sentence sharing its words, and only looked for when the question asks
-        more than one thing."""
+        "how many", another name for "which dataset"), to be quoted after the shown sentences unless
+        one of them answers it too: holds what it asks for and comes from a sentence that matches
+        the part nearly as well. A kept "two types of attacks" holds a number, but not the success
+        rate asked for. A part that asks for nothing in particular is answered by a sentence sharing
+        its words, and only looked for when the question asks more than one thing."""
         name = name_in_title(best.paper.title)
-        used = {sentence.evidence for sentence in shown}
-        quoted = []
+        quoted: list[str] = []
         for part in query.parts:
             states = asked_for(part, name, query.names)
             if states is None and len(query.parts) == 1:
                 continue
-            candidate = self._part_sentence(part, best.paper, query.names)
-            terms = set(query_terms(part.text)) - name_terms_of(query.names)
             holds = states or (lambda sentence, matched: matched > 0)
-            if candidate and candidate not in used | set(quoted) and holds(candidate, self._matched(terms, candidate)):
+            terms = set(query_terms(part.text)) - name_terms_of(query.names)
+            candidate = self._part_sentence(part, best.paper, query.names)
+            if not candidate or not holds(candidate, needed := self._matched(terms, candidate)):
+                continue
+            answered = [(sentence.claim, sentence.evidence) for sentence in shown] + [(q, q) for q in quoted]
+            if not any(holds(claim, matched := self._matched(terms, evidence)) and matched >= ANSWERED_SHARE * needed
+                       for claim, evidence in answered):
                 quoted.append(candidate)
         return quoted
 
@@ -396,8 +403,9 @@ def citations_for(kept: list[CheckedSentence], sources: list[Source]) -> list[Ci
     citations = []
     for marker in sorted({sentence.marker for sentence in kept}):
         paper = by_marker[marker].paper
-        quoted = [sentence.evidence for sentence in kept if sentence.marker == marker]
-        citations.append(Citation(marker, paper, enclosing_span(paper.text, quoted)))
+        cited = [sentence for sentence in kept if sentence.marker == marker]
+        spans = tuple(dict.fromkeys(span for sentence in cited for span in answer_spans(sentence.claim, sentence.evidence)))
+        citations.append(Citation(marker, paper, enclosing_span(paper.text, [s.evidence for s in cited]), spans))
     return citations
 
 

@@ -31,6 +31,7 @@ ANSWER_SENTENCE = re.compile(
     rf"\S.*?(?:(?:[.!?](?=[\s\[【]|$)|[。！？；])(?:[ \t]*{MARKER_TEXT})*|(?=\n)|$)", re.DOTALL
 )
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+NUMBER_SPAN = re.compile(r"(?<![A-Za-z0-9.-])\d+(?:[.,]\d+)*(?:\s?%|×|倍)?(?![A-Za-z])")  # not the 1 of top-1 or 1K
 # What a small model puts before a sentence: a bullet, a list number, a label echoing the prompt.
 LEAD_IN = re.compile(r"^(?:[-*•]\s*|\d+[.)]\s+|(?:answer|question|答案|回答)\s*[:：]\s*)+", re.IGNORECASE)
 QUESTION_END = re.compile(r"[?？]\s*$")
@@ -100,6 +101,14 @@ def facts_of(claim: str) -> list[str]:
     names = [strip_plural(n) for n in NAME.findall(claim)]
     nouns = [noun for noun in PROPER_NOUN.findall(claim) if noun not in COMMON_CAPITALISED]
     return [normalize_number(n) for n in NUMBER.findall(claim)] + names + nouns
+
+
+def answer_spans(claim: str, evidence: str) -> list[str]:
+    """The numbers (with a unit sign) and names a claim states, as its evidence writes them: what
+    the source card highlights inside the evidence sentence."""
+    wanted = set(facts_of(claim))
+    numbers = [span for span in NUMBER_SPAN.findall(evidence) if normalize_number(NUMBER.match(span).group(0)) in wanted]
+    return list(dict.fromkeys(numbers + [name for name in NAME.findall(evidence) if strip_plural(name) in wanted]))
 
 
 def normalize_number(number: str) -> str:

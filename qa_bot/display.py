@@ -105,14 +105,17 @@ def source_card_html(citation: Citation, question_lang: str, turn: int, hit: Hit
         f'<div class="qa-card-title"><span class="qa-badge">[{citation.marker}]</span> {escape(paper.title)}</div>'
         f'<div class="qa-meta">{" · ".join(meta)}</div>'
         + (f'<div class="qa-note">{escape(note)}</div>' if note else "")
-        + f'<blockquote class="qa-evidence" lang="{paper.lang}">{highlighted(paper.text, citation.evidence, CONTEXT_CHARS)}</blockquote>'
-        f'<details><summary>Whole abstract</summary><p lang="{paper.lang}">{highlighted(paper.text, citation.evidence)}</p></details>'
+        + f'<blockquote class="qa-evidence" lang="{paper.lang}">'
+        f'{highlighted(paper.text, citation.evidence, CONTEXT_CHARS, citation.answer_spans)}</blockquote>'
+        f'<details><summary>Whole abstract</summary>'
+        f'<p lang="{paper.lang}">{highlighted(paper.text, citation.evidence, spans=citation.answer_spans)}</p></details>'
         "</div>"
     )
 
 
-def highlighted(text: str, evidence: str, context: int | None = None) -> str:
-    """`text` with `evidence` marked; with `context`, only that many characters around it."""
+def highlighted(text: str, evidence: str, context: int | None = None, spans: tuple[str, ...] = ()) -> str:
+    """`text` with `evidence` marked, and in it the `spans` that answer the question in bold; with
+    `context`, only that many characters around it."""
     start = text.find(evidence)
     if start < 0:  # evidence always comes from the text; if not, show the text unmarked
         return escape(text)
@@ -121,7 +124,17 @@ def highlighted(text: str, evidence: str, context: int | None = None) -> str:
     if context is not None:
         before = "…" + tail_at_word(before, context) if len(before) > context else before
         after = head_at_word(after, context) + "…" if len(after) > context else after
-    return f"{escape(before)}<mark>{escape(evidence)}</mark>{escape(after)}"
+    return f"{escape(before)}<mark>{with_spans(evidence, spans)}</mark>{escape(after)}"
+
+
+def with_spans(evidence: str, spans: tuple[str, ...]) -> str:
+    """The evidence escaped, each answer span (a number, a name) in <strong class="qa-answer">."""
+    if not spans:
+        return escape(evidence)
+    pattern = "|".join(re.escape(span) for span in sorted(spans, key=len, reverse=True))
+    pieces = re.split(f"({pattern})", evidence)
+    return "".join(f'<strong class="qa-answer">{escape(piece)}</strong>' if i % 2 else escape(piece)
+                   for i, piece in enumerate(pieces))
 
 
 def tail_at_word(text: str, size: int) -> str:

@@ -186,3 +186,17 @@ def test_which_papers_is_answered_with_every_paper_that_qualifies_each_cited(see
     assert answer.path == "listed" and model.prompts == []
     assert {paper_with(seeds_retriever, "RELIANT").paper_id, paper_with(seeds_retriever, "KD-CI-CAM").paper_id} <= cited
     assert len(contract["citations"]) == len(answer.text.splitlines()) - 1  # one cited line per paper
+
+
+def test_a_kept_number_that_is_not_the_one_asked_for_gets_the_right_sentence_quoted(seeds_retriever, settings):
+    """"two types of attacks" holds a number, but the question asks for the success rate."""
+    model = FakeModel("We propose two types of backdoor attacks, namely NAIVEATTACK and DOORPING [1].")
+    answer, contract = ask(seeds_retriever, settings, model, "What attack success rate does DOORPING come close to?")
+    assert "two types of backdoor attacks" in contract["answer"] and "close to 1.0" in contract["answer"]
+
+
+def test_a_kept_sentence_that_answers_the_question_is_the_whole_answer(seeds_retriever, settings):
+    model = FakeModel("TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K [1].")
+    answer, contract = ask(seeds_retriever, settings, model, "What accuracy does TinyMIM reach on ImageNet?")
+    assert contract["answer"] == "TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K [1]."
+    assert contract["citations"][0]["evidence"].startswith("Our TinyMIM model of tiny size achieves 79.6%")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa_bot.cite import answer_sentences, check_answer, facts_of, support, with_marker
+from qa_bot.cite import answer_sentences, answer_spans, check_answer, facts_of, support, with_marker
 from qa_bot.corpus import Paper
 from qa_bot.evidence import Source
 from qa_bot.query import analyse
@@ -150,3 +150,9 @@ def test_a_number_question_keeps_a_number_written_in_words():
     checker = check_answer("MGTAB has seven types of relationships [1].", SOURCES, MIN_SUPPORT,
                            analyse("How many relationship types does MGTAB have?"))
     assert [sentence.marker for sentence in checker.kept] == [1]
+
+
+def test_the_answer_spans_are_the_numbers_and_names_of_the_claim_as_the_evidence_writes_them():
+    evidence = "Our TinyMIM model of tiny size achieves 79.6% top-1 accuracy on ImageNet-1K, and 52.2 mIoU."
+    assert answer_spans("TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K", evidence) == ["79.6%", "TinyMIM", "ImageNet-1K"]
+    assert answer_spans("MGG is 7.38 times faster than DGCL", MGG_ZH) == ["7.38倍", "MGG", "DGCL"]
