@@ -128,12 +128,12 @@ def highlighted(text: str, evidence: str, context: int | None = None, spans: tup
 
 
 def with_spans(evidence: str, spans: tuple[str, ...]) -> str:
-    """The evidence escaped, each answer span (a number, a name) in <strong class="qa-answer">."""
+    """The evidence escaped, each answer span (a number, a name) in <strong class="qa-span">."""
     if not spans:
         return escape(evidence)
     pattern = "|".join(re.escape(span) for span in sorted(spans, key=len, reverse=True))
     pieces = re.split(f"({pattern})", evidence)
-    return "".join(f'<strong class="qa-answer">{escape(piece)}</strong>' if i % 2 else escape(piece)
+    return "".join(f'<strong class="qa-span">{escape(piece)}</strong>' if i % 2 else escape(piece)
                    for i, piece in enumerate(pieces))
 
 

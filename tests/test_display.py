@@ -51,8 +51,8 @@ def test_markers_link_to_their_cards_and_the_text_is_escaped(assistant, seeds_re
     block = answer_block_html(answer, 2, show_scores=False)
     assert 'id="qa-t2-c1"' in block and "000_a261c613d12b610b.txt:11" in block
     # The evidence sentence is marked, and in it what the answer states (the number and the names).
-    assert ('<mark>Our <strong class="qa-answer">TinyMIM</strong> model of tiny size achieves '
-            '<strong class="qa-answer">79.6%</strong> top-1 accuracy on <strong class="qa-answer">ImageNet-1K</strong>') in block
+    assert ('<mark>Our <strong class="qa-span">TinyMIM</strong> model of tiny size achieves '
+            '<strong class="qa-span">79.6%</strong> top-1 accuracy on <strong class="qa-span">ImageNet-1K</strong>') in block
     assert "rank 1 · score" not in block
     assert "rank 1 · score" in answer_block_html(answer, 2, show_scores=True)
 

@@ -102,6 +102,7 @@ def test_a_new_user_asks_in_english_and_chinese_follows_up_and_exports(chat_url,
     expect(card).to_contain_text(tinymim.title.rstrip("…"))
     expect(card).to_contain_text("000_a261c613d12b610b.txt:11")
     expect(card.locator(".qa-evidence mark")).to_contain_text("79.6%")
+    expect(card.locator(".qa-evidence mark strong.qa-span", has_text="79.6%")).to_have_count(1)  # the answer itself
     page.locator(".qa-marker").first.click()
     assert page.url.endswith("#qa-t0-c1")
     snapshot(page, "1-english")
