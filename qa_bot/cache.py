@@ -20,6 +20,9 @@ from pathlib import Path
 
 from qa_bot.errors import QaBotWarning
 
+# Part of every cached name: a build of another format (an older checkout) keeps its own files
+# instead of failing this one's checks on every run.
+FORMAT = "2"
 ATTEMPTS = 5  # renames tried while other writers keep replacing a stale entry
 
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa_bot.cache import FORMAT as CACHE_FORMAT
 from qa_bot.cache import load_checked, save_checked
 from qa_bot.errors import CorpusError
 from qa_bot.hygiene import corpus_control_character, printable_name
@@ -141,7 +142,7 @@ def load_corpus(folder: Path, strict: bool = False, cache_dir: Path | None = Non
 def titles_for(papers: list[Paper], content_hash: str, cache_dir: Path | None) -> list[str]:
     """Derived titles, from the cache when its file passes its checks (built from these papers,
     content unchanged, a list of strings, one per paper)."""
-    path = Path(cache_dir) / f"titles-{content_hash[:24]}.json" if cache_dir else None
+    path = Path(cache_dir) / f"titles-v{CACHE_FORMAT}-{content_hash[:24]}.json" if cache_dir else None
     ids = [paper.paper_id for paper in papers]
     built_from = hashlib.sha256("\0".join(ids).encode()).hexdigest()
     if path is not None:

@@ -20,6 +20,8 @@ no pattern can tell from a finding.
 import re
 import unicodedata
 
+from qa_bot.errors import BadInputError
+
 REPLACEMENT = "\ufffd"
 LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # C0 controls except tab, line feed and carriage return; DEL; C1 controls; lone surrogates.
@@ -115,3 +117,25 @@ def uncited_markers_removed(text: str, cited: set[int]) -> str:
 def shown_answer(text: str, cited: set[int]) -> str:
     """An answer's text as every front end may show it: plain, with cited markers only."""
     return uncited_markers_removed(plain_text(text), cited)
+
+
+def require_text(text: str, empty_message: str) -> str:
+    """The normalised text; BadInputError(empty_message) when nothing is left to ask or search."""
+    text = normalize_question(text)
+    if is_blank(text):
+        raise BadInputError(empty_message)
+    return text
+
+
+def cut_to_tokens(text: str, count_tokens, budget: int) -> str:
+    """The longest start of `text` that takes at most `budget` model tokens, cut at a space when
+    there is one near the end (a Chinese text has none: it is cut between characters)."""
+    if count_tokens(text) <= budget:
+        return text
+    low, high = 0, len(text)  # count_tokens(text[:low]) <= budget < count_tokens(text[:high])
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if count_tokens(text[:middle]) <= budget else (low, middle)
+    cut = text[:low]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > 0.8 * len(cut) else cut).rstrip()

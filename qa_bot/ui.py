@@ -21,7 +21,7 @@ from qa_bot.errors import QaBotError
 from qa_bot.export import conversation_markdown
 from qa_bot.llm import LanguageModel, open_model
 from qa_bot.retrieve import Retriever
-from qa_bot.settings import Settings
+from qa_bot.settings import Settings, describe_error
 
 MAX_TOP_K = 20
 
@@ -74,8 +74,7 @@ def start_or_explain() -> tuple[Settings, Retriever, LanguageModel]:
         settings = Settings()
         return (settings, *load_pipeline(settings.model_dump_json()))
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        stop_with(f"invalid setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+        stop_with(describe_error(exc))
     except QaBotError as exc:
         stop_with(str(exc))
 
