@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa_bot.corpus import Paper
+from qa_bot.hygiene import has_words, looks_like_instruction, text_segments
 from qa_bot.query import Query, states_metadata
 
 DIGIT = re.compile(r"\d")
@@ -18,8 +19,11 @@ SENTENCE = re.compile(r".+?(?:[.!?](?=\s+[A-Z0-9(\"'])|[。！？!?；;](?!\d)|$
 
 
 def split_sentences(text: str) -> list[str]:
-    """The sentences of `text`, each stripped, each a substring of `text`, none empty."""
-    return [s.strip() for s in SENTENCE.findall(text) if s.strip()]
+    """The sentences of `text`, each stripped, each a substring of `text`, none empty. Markup,
+    markers and instructions to the assistant end a sentence (`hygiene.text_segments`); a text of
+    nothing else is one sentence."""
+    sentences = [s.strip() for segment in text_segments(text) for s in SENTENCE.findall(segment) if has_words(s)]
+    return sentences or [text.strip()]
 
 
 def best_sentences(
@@ -33,7 +37,8 @@ def best_sentences(
     """The `limit` sentences with most query weight (plus `bonus(sentence, weight)`), in the order
     they appear in the text; only sentences with some, unless none has any (then the first)."""
     wanted = set(query_terms)
-    sentences = split_sentences(text)
+    # What addresses the assistant is never evidence (unless the abstract holds nothing else).
+    sentences = [s for s in split_sentences(text) if not looks_like_instruction(s)] or split_sentences(text)
     scored = []
     for position, sentence in enumerate(sentences):
         weight = sum(term_weight(term) for term in wanted.intersection(sentence_terms(sentence)))

@@ -19,6 +19,7 @@ no pattern can tell from a finding.
 
 import re
 import unicodedata
+from functools import cache
 
 from qa_bot.errors import BadInputError
 
@@ -29,7 +30,8 @@ CORPUS_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]
 # An HTML/XML tag, comment or doctype: "<script>", "</b>", "<img src=x onerror=...>", "<!-- -->".
 MARKUP_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<![A-Za-z][^<>]*>", re.DOTALL)
 # Elements whose content is code, not text: it goes with the tags.
-CODE_ELEMENT = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)", re.DOTALL | re.IGNORECASE)
+CODE_ELEMENT = re.compile(r"<(?P<code>script|style)\b[^>]*>.*?(?:</(?P=code)\s*>|$)", re.DOTALL | re.IGNORECASE)
+WORD = re.compile(r"\w")
 
 _EN_INSTRUCTION = (
     r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}?\b(?:instructions?|prompts?|rules?|"
@@ -39,7 +41,7 @@ _EN_INSTRUCTION = (
     r"\b(?:reply|respond|answer|say|output|print|write|return)\s+(?:only|just|with|exactly)\b",
     r"\b(?:do\s+not|don't|never)\s+(?:cite|mention|follow|answer|reveal|tell)\b",
     r"\b(?:assistant|ai\s+model|language\s+model|chatbot)\s*[,:]\s*(?:you|please|ignore|reply|say)\b",
-    r"(?:^|[\s>])(?:system|assistant|user|developer)\s*:",
+    r"(?:^|(?<=[.!?\n>]))\s*(?:system|assistant|user|developer)\s*:",  # a role word opening a sentence
     r"\b(?:new|updated|real|actual)\s+instructions?\s*:",
     r"\b(?:important|attention|note\s+to\s+(?:the\s+)?(?:ai|assistant|model))\s*[:!]\s*(?=\w[^.!?\n]{0,80}"
     r"\b(?:ignore|reply|respond|say|output|instructions?|assistant)\b)",
@@ -50,7 +52,7 @@ _ZH_INSTRUCTION = (
     r"(?:你现在是|你是一个|你将扮演|扮演一个|假装你是|从现在开始)",
     r"(?:只|仅|请只|请仅)(?:回复|回答|输出|说)",
     r"(?:请|必须)?(?:回复|输出)[“\"「]",
-    r"(?:系统提示|系统指令|新的指令|新指令|助手[:：]|系统[:：]|用户[:：])",
+    r"(?:系统提示|系统指令|新的指令|新指令)|(?:^|(?<=[。！？\n>]))\s*(?:助手|系统|用户)[:：]",
     r"不要(?:引用|提及|回答|透露)",
 )
 INSTRUCTION = re.compile("|".join(_EN_INSTRUCTION + _ZH_INSTRUCTION), re.IGNORECASE)
@@ -90,6 +92,35 @@ def printable_name(name: str) -> str:
 def instruction_spans(text: str) -> list[tuple[int, int]]:
     """Where the text addresses the assistant instead of reporting research (start, end)."""
     return [match.span() for match in INSTRUCTION.finditer(text)]
+
+
+def text_segments(text: str) -> list[str]:
+    """The stretches of `text` a sentence may be taken from, each a substring of it: markup (a tag,
+    a script element) and citation markers ([2], 【1】) are boundaries and belong to no stretch, and
+    an instruction to the assistant starts a stretch of its own, so no sentence quoted from the
+    corpus carries a tag, a marker, or an instruction next to a finding."""
+    pieces, start = [], 0
+    for match in _boundaries().finditer(text):
+        pieces.append(text[start : match.start()])
+        start = match.end()
+    pieces.append(text[start:])
+    return [part for piece in pieces for part in _cut_before_instructions(piece) if has_words(part)]
+
+
+@cache
+def _boundaries() -> re.Pattern:
+    from qa_bot.cite import MARKER_TEXT  # here: cite uses this module
+
+    return re.compile(f"{CODE_ELEMENT.pattern}|{MARKUP_TAG.pattern}|{MARKER_TEXT}", re.DOTALL | re.IGNORECASE)
+
+
+def _cut_before_instructions(piece: str) -> list[str]:
+    cuts = [0, *(start for start, _ in instruction_spans(piece)), len(piece)]
+    return [piece[begin:end] for begin, end in zip(cuts, cuts[1:])]
+
+
+def has_words(text: str) -> bool:
+    return WORD.search(text) is not None
 
 
 def looks_like_instruction(text: str) -> bool:

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,14 +24,14 @@ from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
-from qa_bot.errors import BadInputError, QaBotError
+from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
 from qa_bot.gguf import trained_context
 from qa_bot.prompts import render_prompt
 from qa_bot.settings import PROJECT_ROOT, Settings
 
 GGUF_MAGIC = b"GGUF"
 # Stops for a base model: it would otherwise go on to invent the next question and answer.
-BASE_MODEL_STOPS = ["\n\n", "\nQuestion:", "\nSources:", "<end_of_turn>", "<eos>"]
+BASE_MODEL_STOPS = ["\n\n", "\nQuestion:", "\nSources", "<end_of_turn>", "<eos>"]
 
 
 class ModelError(QaBotError):
@@ -102,18 +103,19 @@ def resolve_model_path(settings: Settings) -> Path:
     found = sorted(settings.models_dir.glob("*.gguf"))
     if found:
         return found[0]
-    require_models_dir(settings)
+    announce_new_models_dir(settings)
     return installed_packaged_model(settings.default_model, settings.models_dir)
 
 
-def require_models_dir(settings: Settings) -> None:
-    """The default model is copied into models_dir (about 250 MB): into a folder that exists, or
-    one in the project or the cache, never into a new folder anywhere else without being asked."""
+def announce_new_models_dir(settings: Settings) -> None:
+    """The default model is copied into models_dir (about 250 MB): creating that folder anywhere
+    but in the project or the cache is said, since a mistyped QA_BOT_MODELS_DIR would otherwise
+    fill a new folder without a word."""
     folder = settings.models_dir.expanduser().resolve()
     allowed = (PROJECT_ROOT, settings.cache_dir.expanduser().resolve())
     if not folder.is_dir() and not any(folder.is_relative_to(place) for place in allowed):
-        raise ModelError(f"models folder {settings.models_dir} does not exist: create it (the default model, "
-                         "about 250 MB, is placed there), or unset QA_BOT_MODELS_DIR")
+        warnings.warn(QaBotWarning(f"models folder {settings.models_dir} did not exist: creating it for the default "
+                                   "model (about 250 MB); set QA_BOT_MODELS_DIR to use another"), stacklevel=2)
 
 
 def installed_packaged_model(name: str, folder: Path) -> Path:
