@@ -22,8 +22,8 @@ from pathlib import Path
 from qa_bot.cache import FORMAT as CACHE_FORMAT
 from qa_bot.cache import load_checked, save_checked
 from qa_bot.errors import CorpusError
-from qa_bot.hygiene import corpus_control_character, printable_name
-from qa_bot.titles import derive_titles
+from qa_bot.hygiene import corpus_control_character, looks_like_instruction, plain_text, printable_name
+from qa_bot.titles import TITLES_VERSION, derive_titles
 
 MARKER_LINE = re.compile(r"^translated by\b", re.IGNORECASE)
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
@@ -144,15 +144,23 @@ def titles_for(papers: list[Paper], content_hash: str, cache_dir: Path | None) -
     content unchanged, a list of strings, one per paper)."""
     path = Path(cache_dir) / f"titles-v{CACHE_FORMAT}-{content_hash[:24]}.json" if cache_dir else None
     ids = [paper.paper_id for paper in papers]
-    built_from = hashlib.sha256("\0".join(ids).encode()).hexdigest()
+    built_from = hashlib.sha256("\0".join([TITLES_VERSION, *ids]).encode()).hexdigest()
     if path is not None:
         saved = load_checked(path, built_from, lambda titles: _titles_fit(titles, len(ids)))
         if saved is not None:
             return saved
-    titles = derive_titles([paper.text for paper in papers])
+    titles = derive_titles([title_source(paper.text) for paper in papers])
     if path is not None:
         save_checked(path, built_from, titles)
     return titles
+
+
+def title_source(text: str) -> str:
+    """The abstract without markup, markers or instructions to the assistant: a title is shown
+    with every answer, so it must not carry them."""
+    from qa_bot.evidence import split_sentences  # here: evidence uses this module
+
+    return " ".join(sentence for sentence in split_sentences(text) if not looks_like_instruction(sentence)) or text
 
 
 def _titles_fit(titles, count: int) -> bool:
@@ -236,7 +244,7 @@ def _parse_jsonl_line(text: str, location: Location) -> _Record:
             raise ValueError(f'"{key}" must be a string; skipped')
     for value in (abstract, obj.get("title"), obj.get("url")):
         _require_no_control_character(value or "")
-    return _Record(abstract.strip(), location, obj.get("title") or None, obj.get("url") or None)
+    return _Record(abstract.strip(), location, plain_text(obj.get("title") or "") or None, obj.get("url") or None)
 
 
 def merge_records(records: list[_Record]) -> list[Paper]:

@@ -15,6 +15,8 @@ from qa_bot.hygiene import has_words, looks_like_instruction, text_segments
 from qa_bot.query import Query, states_metadata
 
 DIGIT = re.compile(r"\d")
+# Left at a stretch's start by a boundary: the full stop after "... [3]" opens the next sentence.
+LEADING_PUNCTUATION = re.compile(r"^[\s.,;:!?。，；：！？、]+")
 SENTENCE = re.compile(r".+?(?:[.!?](?=\s+[A-Z0-9(\"'])|[。！？!?；;](?!\d)|$)", re.DOTALL)
 
 
@@ -22,7 +24,8 @@ def split_sentences(text: str) -> list[str]:
     """The sentences of `text`, each stripped, each a substring of `text`, none empty. Markup,
     markers and instructions to the assistant end a sentence (`hygiene.text_segments`); a text of
     nothing else is one sentence."""
-    sentences = [s.strip() for segment in text_segments(text) for s in SENTENCE.findall(segment) if has_words(s)]
+    sentences = [LEADING_PUNCTUATION.sub("", s).rstrip() for segment in text_segments(text)
+                 for s in SENTENCE.findall(segment) if has_words(s)]
     return sentences or [text.strip()]
 
 

@@ -39,6 +39,8 @@ _EN_INSTRUCTION = (
     r"\b(?:you\s+(?:are|must|should|will)\s+now|from\s+now\s+on|pretend\s+(?:to\s+be|you)|act\s+as\s+(?:an?\s+)?"
     r"(?:assistant|ai|chatbot|system|admin))\b",
     r"\b(?:reply|respond|answer|say|output|print|write|return)\s+(?:only|just|with|exactly)\b",
+    r"\b(?:say|reply|respond|output|print|write|type|repeat|with)\s*[:,]?\s*[\"“「]",  # ... "PWNED"
+    r"(?:^|(?<=[.!?\n>]))\s*(?:please\s+)?(?:say|print|output|reply|respond|repeat|type)\b",  # an imperative opening
     r"\b(?:do\s+not|don't|never)\s+(?:cite|mention|follow|answer|reveal|tell)\b",
     r"\b(?:assistant|ai\s+model|language\s+model|chatbot)\s*[,:]\s*(?:you|please|ignore|reply|say)\b",
     r"(?:^|(?<=[.!?\n>]))\s*(?:system|assistant|user|developer)\s*:",  # a role word opening a sentence
