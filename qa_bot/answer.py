@@ -18,8 +18,8 @@ from qa_bot.cite import TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, 
 from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
 from qa_bot.corpus import Paper, detect_language
 from qa_bot.errors import BadInputError
-from qa_bot.hygiene import cut_to_tokens, require_text, shown_answer
 from qa_bot.evidence import Source, answer_bonus, asked_for, numbered_evidence, select_evidence, split_sentences
+from qa_bot.hygiene import cut_to_tokens, require_text, shown_answer
 from qa_bot.llm import LanguageModel, is_looping, until_repetition
 from qa_bot.prompts import render_prompt
 from qa_bot.query import Query, analyse, states_metadata
