@@ -10,7 +10,7 @@ nothing relevant enough, and the model is not called).
 
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from qa_bot.bilingual import document_terms, query_terms, term_units
@@ -23,6 +23,7 @@ from qa_bot.errors import BadInputError
 from qa_bot.evidence import (
     NUMERAL, Source, answer_bonus, asked_for, matched_weight, numbered_evidence, select_evidence, split_sentences,
 )
+from qa_bot.hygiene import cut_to_tokens, require_text, shown_answer
 from qa_bot.llm import LanguageModel, is_looping, until_repetition
 from qa_bot.prompts import render_prompt
 from qa_bot.query import Part, Query, analyse, states_metadata
@@ -56,6 +57,9 @@ ANSWERED_SHARE = 0.75  # a shown sentence answers a part when its source matches
 LIST_DEPTH = 20  # papers a "which papers ...?" question is answered with, at most
 LIST_INTRO = {"en": "Papers in this collection that match:", "zh": "符合条件的论文："}
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
+# Tokens a chat template or the base-model layout adds around the prompt files' text.
+TEMPLATE_TOKENS = 48
+MIN_QUESTION_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Answer:
     query: str  # what was searched (the question, joined with earlier turns for a follow-up)
     generated: str  # what the model wrote, before the check
     dropped: list[str]  # the model's sentences the check removed
+    truncated: bool = False  # the question was cut to fit the model's context window
 
     @property
     def abstained(self) -> bool:
@@ -123,8 +128,30 @@ class Assistant:
         self.settings = settings
 
     def ask(self, question: str, conversation: Conversation | None = None) -> AnswerStream:
-        require_question(question)
-        return AnswerStream(self._answer(analyse(question), conversation))
+        question, truncated = self.fitted(require_question(question))
+        return AnswerStream(self._answer(analyse(question), conversation, truncated))
+
+    def fitted(self, question: str) -> tuple[str, bool]:
+        """The question cut to the model tokens its prompt leaves for it, and whether it was cut: a
+        question longer than the context window failed inside llama.cpp."""
+        if self.model is None:
+            return question, False
+        budget = self.question_budget()
+        cut = cut_to_tokens(question, self.model.count_tokens, budget)
+        return cut, cut != question
+
+    def question_budget(self) -> int:
+        """The context window less the answer, the evidence and the prompt around them."""
+        settings, folder = self.settings, self.settings.prompts_dir
+        frame = render_prompt(folder, "system") + render_prompt(
+            folder, "answer", evidence="", question="", language="English") + render_prompt(
+            folder, "base_model", system="", user="")
+        budget = (settings.n_ctx - settings.max_answer_tokens - settings.evidence_tokens
+                  - self.model.count_tokens(frame) - TEMPLATE_TOKENS)
+        if budget < MIN_QUESTION_TOKENS:
+            raise BadInputError(f"n_ctx {settings.n_ctx} leaves no room for a question after max_answer_tokens "
+                                f"{settings.max_answer_tokens} and evidence_tokens {settings.evidence_tokens}; raise QA_BOT_N_CTX")
+        return min(budget, settings.max_question_tokens)
 
     def answer(self, question: str, conversation: Conversation | None = None) -> Answer:
         """The whole answer at once (no streaming)."""
@@ -133,9 +160,9 @@ class Assistant:
             pass
         return stream.answer
 
-    def _answer(self, query: Query, conversation: Conversation | None) -> Generator[str, None, Answer]:
+    def _answer(self, query: Query, conversation: Conversation | None, truncated: bool) -> Generator[str, None, Answer]:
         """The pipeline; the finished turn is recorded in `conversation`, when one is given."""
-        answer = yield from self._pipeline(query, conversation)
+        answer = replace((yield from self._pipeline(query, conversation)), truncated=truncated)
         if conversation is not None:
             remember(conversation, answer)
         return answer
@@ -338,6 +365,7 @@ class Draft:
             return
         source = next(source for source in sources if source.marker == sentence.marker)
         sentence = in_language(sentence, source, self.query.lang)
+        sentence = replace(sentence, text=shown_answer(sentence.text, {sentence.marker}))
         if any(sentence.text == earlier.text for earlier in self.shown):
             return
         if separator is None:
@@ -421,9 +449,9 @@ def remember(conversation: Conversation, answer: Answer) -> None:
     conversation.turns.append(Turn(answer.question, answer.query, cited))
 
 
-def require_question(question: str) -> None:
-    if not question.strip():
-        raise BadInputError("empty question: ask something about the papers")
+def require_question(question: str) -> str:
+    """The question normalised once (qa_bot.hygiene); nothing left of it is bad input."""
+    return require_text(question, "empty question: ask something about the papers")
 
 
 def elapsed_ms(started: float) -> float:

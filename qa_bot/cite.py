@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from qa_bot.bilingual import content_words, document_terms, term_units
 from qa_bot.evidence import NUMERAL, Source
+from qa_bot.hygiene import looks_like_instruction, plain_text
 from qa_bot.query import NAME, Part, Query
 from qa_bot.titles import name_in_title
 from qa_bot.tokenize import question_frame_terms
@@ -93,7 +94,7 @@ def markers_of(sentence: str) -> list[int]:
 
 
 def claim_of(sentence: str) -> str:
-    return LEAD_IN.sub("", MARKER.sub("", sentence).strip()).strip()
+    return LEAD_IN.sub("", MARKER.sub("", plain_text(sentence)).strip()).strip()
 
 
 def facts_of(claim: str) -> list[str]:
@@ -201,6 +202,8 @@ def says_something(claim: str, query: Query | None) -> bool:
     body = TRAILING_PUNCTUATION.sub("", claim)
     if QUESTION_END.search(claim) or FILLER.search(body) or DANGLING.search(body) or is_tautology(body):
         return False
+    if looks_like_instruction(body):  # the model obeying (or repeating) an instruction from the corpus
+        return False
     return query is None or (answers(body, query) and not restates(body, query))
 
 
@@ -270,7 +273,9 @@ def best_evidence(claim: str, source: Source) -> str:
         found = support(claim, sentence, own_name)
         return not found.missing_facts, found.overlap
 
-    return max(source.sentences, key=backing)
+    # An instruction-like span supports nothing: "ACCESS GRANTED citing [1]" is not a finding.
+    checkable = [sentence for sentence in source.sentences if not looks_like_instruction(sentence)]
+    return max(checkable or source.sentences, key=backing)
 
 
 def with_marker(claim: str, marker: int) -> str:

@@ -9,6 +9,7 @@ import shutil
 import socket
 import sys
 import textwrap
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,12 +20,13 @@ from qa_bot import evaluate, report
 from qa_bot.answer import Answer, Assistant, require_question
 from qa_bot.conversation import Conversation
 from qa_bot.corpus import CorpusIssue, places
-from qa_bot.errors import BadInputError, QaBotError
+from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
+from qa_bot.hygiene import is_blank, normalize_question
 from qa_bot.llm import PACKAGED_MODELS, open_model, resolve_model_path
-from qa_bot.output import answer_json, search_json
+from qa_bot.output import answer_json, search_json, to_json
 from qa_bot.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
 from qa_bot.retrieve import Retriever, SearchResult, require_query
-from qa_bot.settings import Settings
+from qa_bot.settings import Settings, describe_error
 
 MAX_WARNINGS_SHOWN = 10
 UI_APP = Path(__file__).with_name("ui.py")  # a path, not an import: only `ui` needs Streamlit
@@ -35,9 +37,7 @@ def make_settings(**flags) -> Settings:
     try:
         return Settings(**{name: value for name, value in flags.items() if value is not None})
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "settings"
-        raise BadInputError(f"invalid setting {where}: {problem['msg']}") from None
+        raise BadInputError(describe_error(exc)) from None
 
 
 def open_retriever(settings: Settings) -> Retriever:
@@ -73,7 +73,7 @@ def model_option(command):
     )(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, no_args_is_help=True)
 def cli():
     """qa-bot: ask questions about a collection of paper abstracts, offline."""
 
@@ -92,9 +92,8 @@ def search(query, top_k, as_json, corpus, strict):
     retriever = open_retriever(settings)
     queries = [query] if query is not None else read_queries()
     for text in queries:
-        if text.strip():
-            result = retriever.search(text, settings.top_k)
-            click.echo(search_json(result) if as_json else format_search(result))
+        result = retriever.search(text, settings.top_k)
+        click.echo(search_json(result) if as_json else format_search(result))
 
 
 @cli.command()
@@ -124,9 +123,24 @@ def chat(top_k, as_json, corpus, model, strict):
     settings = make_settings(corpus=corpus, top_k=top_k, model=model, strict=strict)
     assistant = open_assistant(settings)
     conversation = Conversation()
+    worst = 0
     for question in read_queries("you> ", "Ask about the papers; an empty line or Ctrl-D quits."):
-        if question.strip():
+        try:
             answer_once(assistant, question, conversation, as_json)
+        except QaBotError as exc:
+            # One bad turn (a prompt too long for the model, say) must not end the conversation.
+            worst = max(worst, exc.exit_code)
+            report_turn_error(question, exc, as_json)
+    if worst:
+        sys.exit(worst)
+
+
+def report_turn_error(question: str, exc: QaBotError, as_json: bool) -> None:
+    """The failed turn: one line on stderr, and in JSONL a line of its own, so that lines and turns
+    still correspond."""
+    click.echo(f"qa-bot: error: {exc}", err=True)
+    if as_json:
+        click.echo(to_json({"question": question, "error": str(exc)}))
 
 
 @cli.command()
@@ -295,19 +309,23 @@ def answer_once(assistant: Assistant, question: str, conversation: Conversation 
 
 
 def read_queries(prompt: str = "search> ", hint: str = "Type a query and press Enter; an empty line or Ctrl-D quits."):
-    """Lines typed at a prompt on a terminal, or one per line from a pipe."""
+    """Lines typed at a prompt on a terminal, or one per line from a pipe, normalised; blank ones
+    (nothing but white space, control or zero-width characters) are skipped, or end a terminal
+    session. Bytes that are not UTF-8 arrive as U+FFFD, never as themselves."""
+    sys.stdin.reconfigure(errors="replace")
     if sys.stdin.isatty():
         click.echo(hint, err=True)
         while True:
             try:
-                line = input(prompt)
+                line = normalize_question(input(prompt))
             except EOFError:
                 return
-            if not line.strip():
+            if is_blank(line):
                 return
             yield line
     else:
-        yield from (line.rstrip("\r\n") for line in sys.stdin)
+        lines = (normalize_question(line) for line in sys.stdin)
+        yield from (line for line in lines if not is_blank(line))
 
 
 def format_sources(answer: Answer) -> str:
@@ -341,10 +359,27 @@ def format_search(result: SearchResult) -> str:
     return "\n\n".join(blocks)
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """qa-bot's own warnings as one line each; any other as Python shows it."""
+    if issubclass(category, QaBotWarning):
+        click.echo(f"qa-bot: warning: {message}", err=True)
+    else:
+        SHOW_PYTHON_WARNING(message, category, filename, lineno, file, line)
+
+
+SHOW_PYTHON_WARNING = warnings.showwarning
+
+
 def main() -> None:
     """Console entry point: every failure becomes one line on stderr and an exit status."""
+    warnings.showwarning = show_warning
     try:
         cli.main(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # Bare `qa-bot`: the help, as `qa-bot --help` prints it, but on stderr and with exit status
+        # 2, since no command is a usage error to a script (shared/CONTRACT.md), not a success.
+        click.echo(exc.ctx.get_help(), err=True)
+        sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

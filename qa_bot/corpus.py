@@ -5,8 +5,10 @@ Formats (see shared/CONTRACT.md): seed `.txt` files, one abstract per non-empty 
 `abstract` (`id`, `title`, `url` optional). Files are found recursively and read in path order.
 
 A file that is not UTF-8 is skipped whole, because decoding only its valid lines would load a
-misleading part of it; a malformed line is skipped alone. Both are reported as `CorpusIssue`s
-naming file and line, or raised at once in strict mode. Not handled: other encodings, and
+misleading part of it; a malformed line is skipped alone (any line the JSON parser cannot take,
+nesting too deep included, and, in both formats, a line holding a control character:
+`qa_bot.hygiene.corpus_control_character`); a file or subfolder that cannot be read is skipped.
+Each is reported as a `CorpusIssue` naming file and line, or raised at once in strict mode. Not handled: other encodings, and
 near-duplicate abstracts (only texts equal up to white space are merged).
 """
 
@@ -17,13 +19,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa_bot.cache import FORMAT as CACHE_FORMAT
+from qa_bot.cache import load_checked, save_checked
 from qa_bot.errors import CorpusError
-from qa_bot.titles import derive_titles
+from qa_bot.hygiene import corpus_control_character, looks_like_instruction, plain_text, printable_name
+from qa_bot.titles import TITLES_VERSION, derive_titles
 
 MARKER_LINE = re.compile(r"^translated by\b", re.IGNORECASE)
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 LATIN_RUN = re.compile(r"[A-Za-z]+")
-CONTROL_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SUFFIXES = (".txt", ".jsonl")
 
 
@@ -52,11 +56,11 @@ class Paper:
 @dataclass(frozen=True, slots=True)
 class CorpusIssue:
     file: str
-    line: int
+    line: int | None  # None: the whole file or folder
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        return f"{self.file}:{self.line}: {self.message}" if self.line is not None else f"{self.file}: {self.message}"
 
 
 @dataclass(slots=True)
@@ -109,20 +113,23 @@ def load_corpus(folder: Path, strict: bool = False, cache_dir: Path | None = Non
     """All papers of the folder. With `cache_dir`, derived titles are kept there by content hash,
     since deriving them costs more than parsing (about 4 s for 100,000 abstracts)."""
     folder = Path(folder)
-    files = corpus_files(folder)
+    files, issues = corpus_files(folder)
     digest = hashlib.sha256()
     records: list[_Record] = []
-    issues: list[CorpusIssue] = []
     for path in files:
-        name = path.relative_to(folder).as_posix()
-        raw = _read_bytes(path, name)
-        digest.update(f"{name}\0{len(raw)}\0".encode())
+        name = printable_name(path.relative_to(folder).as_posix())
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            issues.append(CorpusIssue(name, None, f"cannot be read ({exc.strerror}); skipped"))
+            continue
+        digest.update(f"{name}\0{len(raw)}\0".encode("utf-8", "surrogatepass"))
         digest.update(raw)
         file_records, file_issues = parse_file(name, raw)
-        if strict and file_issues:
-            raise CorpusError(f"{file_issues[0]} (strict mode; fix the line or drop --strict)")
         records.extend(file_records)
         issues.extend(file_issues)
+    if strict and issues:
+        raise CorpusError(f"{issues[0]} (strict mode; fix the line or drop --strict)")
     if not records:
         raise CorpusError(f"no abstracts found in {folder}: it needs .txt or .jsonl files with one abstract per line")
     papers = merge_records(records)
@@ -133,42 +140,54 @@ def load_corpus(folder: Path, strict: bool = False, cache_dir: Path | None = Non
 
 
 def titles_for(papers: list[Paper], content_hash: str, cache_dir: Path | None) -> list[str]:
-    path = Path(cache_dir) / f"titles-{content_hash[:24]}.json" if cache_dir else None
+    """Derived titles, from the cache when its file passes its checks (built from these papers,
+    content unchanged, a list of strings, one per paper)."""
+    path = Path(cache_dir) / f"titles-v{CACHE_FORMAT}-{content_hash[:24]}.json" if cache_dir else None
     ids = [paper.paper_id for paper in papers]
+    built_from = hashlib.sha256("\0".join([TITLES_VERSION, *ids]).encode()).hexdigest()
     if path is not None:
-        try:
-            saved = json.loads(path.read_text("utf-8"))
-            if saved["paper_ids"] == ids and len(saved["titles"]) == len(ids):
-                return saved["titles"]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    titles = derive_titles([paper.text for paper in papers])
+        saved = load_checked(path, built_from, lambda titles: _titles_fit(titles, len(ids)))
+        if saved is not None:
+            return saved
+    titles = derive_titles([title_source(paper.text) for paper in papers])
     if path is not None:
-        write_atomically(path, json.dumps({"paper_ids": ids, "titles": titles}, ensure_ascii=False))
+        save_checked(path, built_from, titles)
     return titles
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    staging.write_text(text, "utf-8")
-    os.replace(staging, path)
+def title_source(text: str) -> str:
+    """The abstract without markup, markers or instructions to the assistant: a title is shown
+    with every answer, so it must not carry them."""
+    from qa_bot.evidence import split_sentences  # here: evidence uses this module
+
+    return " ".join(sentence for sentence in split_sentences(text) if not looks_like_instruction(sentence)) or text
 
 
-def corpus_files(folder: Path) -> list[Path]:
+def _titles_fit(titles, count: int) -> bool:
+    return isinstance(titles, list) and len(titles) == count and all(isinstance(title, str) for title in titles)
+
+
+def corpus_files(folder: Path) -> tuple[list[Path], list[CorpusIssue]]:
+    """The corpus files under `folder`, in path order, and the subfolders that could not be read."""
+    if folder.exists() and not folder.is_dir():
+        raise CorpusError(f"the corpus must be a folder, and {folder} is a file (pass --corpus DIR)")
     if not folder.is_dir():
         raise CorpusError(f"corpus folder not found: {folder} (pass --corpus DIR or set QA_BOT_CORPUS)")
-    files = sorted(p for p in folder.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+    issues: list[CorpusIssue] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename).relative_to(folder).as_posix() if exc.filename else folder.name
+        issues.append(CorpusIssue(printable_name(where or "."), None, f"folder cannot be read ({exc.strerror}); skipped"))
+
+    files = sorted(
+        Path(root) / name
+        for root, _, names in os.walk(folder, onerror=unreadable)
+        for name in names
+        if Path(name).suffix in SUFFIXES and (Path(root) / name).is_file()
+    )
     if not files:
         raise CorpusError(f"no .txt or .jsonl files in {folder}")
-    return files
-
-
-def _read_bytes(path: Path, name: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"cannot read {name}: {exc.strerror}") from exc
+    return files, issues
 
 
 def parse_file(name: str, raw: bytes) -> tuple[list[_Record], list[CorpusIssue]]:
@@ -198,9 +217,14 @@ def parse_file(name: str, raw: bytes) -> tuple[list[_Record], list[CorpusIssue]]
 def _parse_txt_line(text: str, location: Location) -> _Record | None:
     if MARKER_LINE.match(text.strip()):
         return None
-    if CONTROL_CHAR.search(text):
-        raise ValueError("control characters in the line; skipped")
+    _require_no_control_character(text)
     return _Record(text.strip(), location)
+
+
+def _require_no_control_character(text: str) -> None:
+    """The one rule for `.txt` and `.jsonl` text: a control character rejects the line."""
+    if found := corpus_control_character(text):
+        raise ValueError(f"control character {found} in the line; skipped")
 
 
 def _parse_jsonl_line(text: str, location: Location) -> _Record:
@@ -208,6 +232,8 @@ def _parse_jsonl_line(text: str, location: Location) -> _Record:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg}); skipped") from exc
+    except RecursionError:
+        raise ValueError("JSON nested too deeply; skipped") from None
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object; skipped")
     abstract = obj.get("abstract")
@@ -216,7 +242,9 @@ def _parse_jsonl_line(text: str, location: Location) -> _Record:
     for key in ("title", "url"):
         if obj.get(key) is not None and not isinstance(obj[key], str):
             raise ValueError(f'"{key}" must be a string; skipped')
-    return _Record(abstract.strip(), location, obj.get("title") or None, obj.get("url") or None)
+    for value in (abstract, obj.get("title"), obj.get("url")):
+        _require_no_control_character(value or "")
+    return _Record(abstract.strip(), location, plain_text(obj.get("title") or "") or None, obj.get("url") or None)
 
 
 def merge_records(records: list[_Record]) -> list[Paper]:

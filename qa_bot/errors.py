@@ -18,3 +18,8 @@ class BadInputError(QaBotError):
 
 class CorpusError(BadInputError):
     """The corpus folder is missing, empty, or (in strict mode) holds a malformed file or line."""
+
+
+class QaBotWarning(UserWarning):
+    """Something the user should know that does not stop the command (a cache rebuilt, a setting
+    ignored); the CLI prints `qa-bot: warning: <message>` on one line."""

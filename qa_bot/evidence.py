@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa_bot.corpus import Paper
+from qa_bot.hygiene import has_words, looks_like_instruction, text_segments
 from qa_bot.query import NAME, Part, Query, states_metadata
 
 # A number, in digits or words ("7", "seven", "六种", "一亿"): what a quantity question asks for.
@@ -21,12 +22,18 @@ NUMERAL = re.compile(
     r"billions?|dozens?|twice|double|half)\b",
     re.IGNORECASE,
 )
+# Left at a stretch's start by a boundary: the full stop after "... [3]" opens the next sentence.
+LEADING_PUNCTUATION = re.compile(r"^[\s.,;:!?。，；：！？、]+")
 SENTENCE = re.compile(r".+?(?:[.!?](?=\s+[A-Z0-9(\"'])|[。！？!?；;](?!\d)|$)", re.DOTALL)
 
 
 def split_sentences(text: str) -> list[str]:
-    """The sentences of `text`, each stripped, each a substring of `text`, none empty."""
-    return [s.strip() for s in SENTENCE.findall(text) if s.strip()]
+    """The sentences of `text`, each stripped, each a substring of `text`, none empty. Markup,
+    markers and instructions to the assistant end a sentence (`hygiene.text_segments`); a text of
+    nothing else is one sentence."""
+    sentences = [LEADING_PUNCTUATION.sub("", s).rstrip() for segment in text_segments(text)
+                 for s in SENTENCE.findall(segment) if has_words(s)]
+    return sentences or [text.strip()]
 
 
 def best_sentences(
@@ -40,7 +47,8 @@ def best_sentences(
     """The `limit` sentences with most query weight (plus `bonus(sentence, weight)`), in the order
     they appear in the text; only sentences with some, unless none has any (then the first)."""
     wanted = set(query_terms)
-    sentences = split_sentences(text)
+    # What addresses the assistant is never evidence (unless the abstract holds nothing else).
+    sentences = [s for s in split_sentences(text) if not looks_like_instruction(s)] or split_sentences(text)
     scored = []
     for position, sentence in enumerate(sentences):
         weight = matched_weight(wanted, sentence, term_weight, sentence_terms)

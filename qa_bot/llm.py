@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,17 +24,22 @@ from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
-from qa_bot.errors import QaBotError
+from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
+from qa_bot.gguf import trained_context
 from qa_bot.prompts import render_prompt
-from qa_bot.settings import Settings
+from qa_bot.settings import PROJECT_ROOT, Settings
 
 GGUF_MAGIC = b"GGUF"
 # Stops for a base model: it would otherwise go on to invent the next question and answer.
-BASE_MODEL_STOPS = ["\n\n", "\nQuestion:", "\nSources:", "<end_of_turn>", "<eos>"]
+BASE_MODEL_STOPS = ["\n\n", "\nQuestion:", "\nSources", "<end_of_turn>", "<eos>"]
 
 
 class ModelError(QaBotError):
     """No usable model file (exit status 1, per the contract)."""
+
+
+class ContextError(BadInputError):
+    """The settings or the prompt do not fit the model's context window (exit status 2)."""
 
 
 class LanguageModel(Protocol):
@@ -97,13 +103,34 @@ def resolve_model_path(settings: Settings) -> Path:
     found = sorted(settings.models_dir.glob("*.gguf"))
     if found:
         return found[0]
+    announce_new_models_dir(settings)
     return installed_packaged_model(settings.default_model, settings.models_dir)
+
+
+def announce_new_models_dir(settings: Settings) -> None:
+    """The default model is copied into models_dir (about 250 MB): creating that folder anywhere
+    but in the project or the cache is said, since a mistyped QA_BOT_MODELS_DIR would otherwise
+    fill a new folder without a word."""
+    folder = settings.models_dir.expanduser().resolve()
+    allowed = (PROJECT_ROOT, settings.cache_dir.expanduser().resolve())
+    if not folder.is_dir() and not any(folder.is_relative_to(place) for place in allowed):
+        warnings.warn(QaBotWarning(f"models folder {settings.models_dir} did not exist: creating it for the default "
+                                   "model (about 250 MB); set QA_BOT_MODELS_DIR to use another"), stacklevel=2)
 
 
 def installed_packaged_model(name: str, folder: Path) -> Path:
     model = PACKAGED_MODELS[name]
     target = folder / model.file_name
     return target if target.is_file() else model.materialize(target)
+
+
+def require_context_fits(path: Path, n_ctx: int) -> None:
+    """Refuse a context window larger than the model was trained with before loading it: llama.cpp
+    would allocate it (n_ctx 10^9 failed only after 92 s) or answer badly past that length."""
+    trained = trained_context(path)
+    if trained is not None and n_ctx > trained:
+        raise ContextError(f"n_ctx {n_ctx} is more than the {trained} tokens {path.name} was trained with; "
+                           f"set QA_BOT_N_CTX to at most {trained}")
 
 
 def check_gguf(path: Path) -> None:
@@ -123,6 +150,7 @@ class LlamaModel:
         from llama_cpp import Llama  # here, so commands that need no model do not pay for the import
 
         check_gguf(path)
+        require_context_fits(path, n_ctx)
         try:
             with native_stderr_silenced():
                 self._llama = Llama(model_path=str(path), n_threads=n_threads, n_ctx=n_ctx, verbose=False)
@@ -141,10 +169,14 @@ class LlamaModel:
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
         with self._lock:
-            if self.has_chat_template:
-                yield from self._stream_chat(messages, max_tokens)
-            else:
-                yield from self._stream_completion(messages, max_tokens)
+            try:
+                if self.has_chat_template:
+                    yield from self._stream_chat(messages, max_tokens)
+                else:
+                    yield from self._stream_completion(messages, max_tokens)
+            except ValueError as exc:  # llama-cpp-python's "Requested tokens (...) exceed context window"
+                raise ContextError(f"the prompt does not fit the model's context window ({exc}); "
+                                   "ask a shorter question or raise QA_BOT_N_CTX") from None
 
     def _stream_chat(self, messages, max_tokens):
         try:

@@ -5,6 +5,7 @@ import json
 
 from qa_bot.answer import Answer
 from qa_bot.corpus import Location
+from qa_bot.hygiene import shown_answer
 from qa_bot.retrieve import SearchResult
 
 
@@ -21,7 +22,8 @@ def answer_dict(answer: Answer) -> dict:
     timings = answer.timings
     return {
         "question": answer.question,
-        "answer": answer.text,
+        # Plain text: no markup from the corpus or the model, no marker without its citation.
+        "answer": shown_answer(answer.text, {c.marker for c in answer.citations}),
         "abstained": answer.abstained,
         "outcome": answer.outcome,
         "path": answer.path,
@@ -54,6 +56,7 @@ def answer_dict(answer: Answer) -> dict:
         },
         "query": answer.query,
         "dropped": answer.dropped,
+        "truncated": answer.truncated,
     }
 
 

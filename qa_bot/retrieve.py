@@ -7,8 +7,8 @@ import numpy as np
 
 from qa_bot.bilingual import document_terms, query_units, term_units
 from qa_bot.corpus import Corpus, Paper, load_corpus
-from qa_bot.errors import BadInputError
 from qa_bot.evidence import best_sentences
+from qa_bot.hygiene import require_text
 from qa_bot.index import Index, load_or_build
 from qa_bot.settings import Settings
 from qa_bot.tokenize import LATIN_WORD, english_terms, question_frame_terms
@@ -66,7 +66,7 @@ class Retriever:
         Of the best, those that hold more of `names` (the methods, datasets the question names) come
         first: a name says which paper is meant better than the words around it ("Under what licence
         is the DESTA code released?" ranked a paper about code above DESTA)."""
-        require_query(query)
+        query = require_query(query)
         started = time.perf_counter()
         units = query_units(query)
         terms = [term for unit in units for term in unit]
@@ -143,9 +143,9 @@ class Retriever:
         return float(self.index.idf[position]) if position is not None else 0.0
 
 
-def require_query(query: str) -> None:
-    if not query.strip():
-        raise BadInputError("empty query: give a few words to search for")
+def require_query(query: str) -> str:
+    """The query normalised once (qa_bot.hygiene); nothing left of it is bad input."""
+    return require_text(query, "empty query: give a few words to search for")
 
 
 def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:

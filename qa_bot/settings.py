@@ -4,15 +4,27 @@ The CLI builds a `Settings` from the environment and overrides the fields the us
 flags (`Settings(**overrides)`); library code receives the object and never reads the environment.
 """
 
+import difflib
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qa_bot.errors import QaBotWarning
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "QA_BOT_"
+# Variables the program reads that are not settings: they must not be reported as unknown.
+NOT_SETTINGS = frozenset({"QA_BOT_DEBUG"})
+# Beyond these a BM25 parameter only overflows (inf, then NaN scores): rank-bm25 uses 0.5-3.
+BM25_MAX = 1000.0
+# Far beyond any GGUF this project runs (Gemma 3 270M was trained with 32,768); the model's own
+# trained context is checked when it is loaded.
+N_CTX_MAX = 1 << 20
 
 
 def _default_cache_dir() -> Path:
@@ -25,7 +37,9 @@ def _available_cores() -> int:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="QA_BOT_", extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: an inf k1 or delta made "score": NaN, which JSON cannot hold.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_assignment=True,
+                                      allow_inf_nan=False)
 
     corpus: Path = Field(
         default=PROJECT_ROOT / "seeds",
@@ -62,6 +76,10 @@ class Settings(BaseSettings):
     n_threads: int = Field(default_factory=_available_cores, ge=1, description="CPU threads for generation.")
     n_ctx: int = Field(default=2048, ge=512, description="Model context window in tokens.")
     max_answer_tokens: int = Field(default=160, ge=8, le=4096, description="Longest answer the model may write.")
+    max_question_tokens: int = Field(
+        default=512, ge=16, le=N_CTX_MAX,
+        description="Longer questions are cut to this many model tokens (or to what the context window leaves).",
+    )
     evidence_papers: int = Field(default=3, ge=1, le=20, description="Retrieved papers whose sentences are evidence.")
     evidence_sentences: int = Field(default=2, ge=1, le=10, description="Sentences taken from each evidence paper.")
     evidence_min_score_share: float = Field(
@@ -89,7 +107,63 @@ class Settings(BaseSettings):
         description="Share of a sentence's content words its evidence must hold for the sentence to stay.",
     )
 
+    @field_validator("corpus", "cache_dir", "models_dir", "prompts_dir", mode="before")
+    @classmethod
+    def _path_not_empty(cls, value):
+        # Path("") is ".": an empty QA_BOT_CORPUS read the current folder, QA_BOT_CACHE_DIR wrote there.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("an empty path; unset the variable for the default, or give a folder")
+        return value
+
+    @field_validator("corpus", "cache_dir", "models_dir", "prompts_dir")
+    @classmethod
+    def _folder_not_file(cls, value: Path) -> Path:
+        """A folder setting naming a file, or inside one, is refused now, not at the first write."""
+        for place in (value, *value.parents):
+            if place.exists():
+                if not place.is_dir():
+                    raise ValueError(f"{place} is a file, and this must be a folder")
+                break
+        return value
+
+    @field_validator("bm25_k1", "bm25_delta", "bm25_epsilon")
+    @classmethod
+    def _bm25_bounded(cls, value: float) -> float:
+        if value > BM25_MAX:
+            raise ValueError(f"at most {BM25_MAX:g} (typical values are 0.5 to 3)")
+        return value
+
+    @field_validator("n_ctx")
+    @classmethod
+    def _n_ctx_bounded(cls, value: int) -> int:
+        if value > N_CTX_MAX:
+            raise ValueError(f"at most {N_CTX_MAX} tokens (the packaged models were trained with 32,768 or less)")
+        return value
+
+    @model_validator(mode="after")
+    def _warn_unknown_variables(self) -> "Settings":
+        warn_unknown_variables(os.environ, type(self).model_fields)
+        return self
+
     def index_fingerprint(self) -> str:
         """Hash of every setting that changes what the index contains."""
         relevant = (self.bm25_variant, self.bm25_k1, self.bm25_b, self.bm25_delta, self.bm25_epsilon)
         return hashlib.sha256(repr(relevant).encode()).hexdigest()[:16]
+
+
+def warn_unknown_variables(environ, fields) -> None:
+    """One warning per QA_BOT_* variable that is no setting, naming the closest one: a typo such as
+    QA_BOT_TOPK would otherwise be ignored without a word."""
+    known = [ENV_PREFIX + name.upper() for name in fields]
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known and name not in NOT_SETTINGS:
+            closest = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {closest[0]}?)" if closest else ""
+            warnings.warn(QaBotWarning(f"unknown setting {name} is ignored{hint}"), stacklevel=2)
+
+
+def describe_error(exc: ValidationError) -> str:
+    """The first problem of a rejected setting, as one line: "invalid setting top_k: ..."."""
+    problem = exc.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "settings"
+    return f"invalid setting {where}: {problem['msg'].removeprefix('Value error, ')}"

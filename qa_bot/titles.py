@@ -16,6 +16,8 @@ NAME_TOKEN = re.compile(r"(?<![A-Za-z0-9-])([A-Za-z0-9][A-Za-z0-9-]*[A-Z][A-Za-z
 PROPOSAL_CUE = re.compile(r"\b(propos|present|introduc)|提出|引入", re.IGNORECASE)
 NAMING_CUE = re.compile(r"\b(called|named|dubbed|termed|namely)\s+(\S+\s+){0,3}$|(称为|名为|命名为)\S{0,4}$", re.IGNORECASE)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])|(?<=[。！？])")
+# Part of what a cached title was built from: bump when the derivation changes.
+TITLES_VERSION = "2"
 CUE_WINDOW = 100
 NAMED_BONUS = 3.0
 PROPOSED_BONUS = 1.0

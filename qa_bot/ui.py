@@ -3,7 +3,8 @@
 A thin layer over the library. The retriever and the model are loaded once per server
 (`st.cache_resource`) and shared by every tab; each tab keeps its own conversation in
 `st.session_state`. The model serves one generation at a time (its lock), so a question from a
-second tab waits for the first, and the page says so. Everything that comes from the corpus or
+second tab waits for the first, and the page says so: each tab sees the shared model through a
+`TabModel`, which notices, at the moment the tab's answer needs the model, that another holds it. Everything that comes from the corpus or
 the model is shown through `qa_bot.display`, which escapes it.
 """
 
@@ -21,7 +22,7 @@ from qa_bot.errors import QaBotError
 from qa_bot.export import conversation_markdown
 from qa_bot.llm import LanguageModel, open_model
 from qa_bot.retrieve import Retriever
-from qa_bot.settings import Settings
+from qa_bot.settings import Settings, describe_error
 
 MAX_TOP_K = 20
 
@@ -63,8 +64,7 @@ def main() -> None:
     for position, turn in enumerate(chat.turns):
         show_turn(turn, position, show_scores)
     if question := st.chat_input("Ask about the papers, in English or 中文"):
-        assistant = Assistant(retriever, model, settings.model_copy(update={"top_k": top_k}))
-        answer_new_question(assistant, chat, question)
+        answer_new_question(retriever, model, settings.model_copy(update={"top_k": top_k}), chat, question)
 
 
 def start_or_explain() -> tuple[Settings, Retriever, LanguageModel]:
@@ -74,8 +74,7 @@ def start_or_explain() -> tuple[Settings, Retriever, LanguageModel]:
         settings = Settings()
         return (settings, *load_pipeline(settings.model_dump_json()))
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        stop_with(f"invalid setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+        stop_with(describe_error(exc))
     except QaBotError as exc:
         stop_with(str(exc))
 
@@ -146,7 +145,32 @@ def show_turn(turn: ChatTurn, position: int, show_scores: bool) -> None:
                     st.html(display.retrieved_table_html(turn.answer))
 
 
-def answer_new_question(assistant: Assistant, chat: ChatSession, question: str) -> None:
+class TabModel:
+    """The shared model as one tab uses it: when the tab's answer needs the model while another
+    tab's generation holds it, `on_wait` is called first (the page says so). Checked then, not when
+    the question is sent: eight questions sent at once all found the model free, and then waited."""
+
+    def __init__(self, model: LanguageModel, on_wait):
+        self.model, self.on_wait = model, on_wait
+        self.name = model.name
+
+    def count_tokens(self, text: str) -> int:
+        return self.model.count_tokens(text)
+
+    def busy(self) -> bool:
+        return self.model.busy()
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int):
+        if self.model.busy():
+            self.on_wait()
+        yield from self.model.stream(messages, max_tokens)
+
+
+WAITING_NOTICE = "Waiting for the model: another tab's question is being answered. Yours is next."
+
+
+def answer_new_question(retriever: Retriever, model: LanguageModel, settings: Settings, chat: ChatSession,
+                        question: str) -> None:
     """Stream the answer as the citation check passes it, then show the page again with the
     finished turn (linked markers, source cards)."""
     turn = ChatTurn(question)
@@ -155,10 +179,8 @@ def answer_new_question(assistant: Assistant, chat: ChatSession, question: str) 
         st.html(display.text_html(question, "qa-question"))
     with st.chat_message("assistant"):
         status = st.empty()
-        if assistant.model.busy():
-            status.info("Waiting for the model: another tab's question is being answered. Yours is next.")
-        else:
-            status.caption("Reading the papers…")
+        status.caption("Reading the papers…")
+        assistant = Assistant(retriever, TabModel(model, lambda: status.info(WAITING_NOTICE)), settings)
         try:
             stream = assistant.ask(question, chat.conversation)
             st.write_stream(escaped_as_shown(stream, status))

@@ -170,3 +170,31 @@ def test_a_problem_the_user_must_fix_is_a_readable_message(monkeypatch, tmp_path
     assert not app.exception
     assert len(app.error) == 1 and expected in as_rendered(app.error[0].value)
     assert app.title[0].value == "qa-bot cannot start" and len(app.chat_input) == 0
+
+
+def test_a_bad_question_in_one_tab_leaves_another_tab_answering(fake_model):
+    fake_model(TINYMIM_ANSWER)
+    first, second = start(), start()  # two tabs: one server's shared model, a session each
+    ask(first, "\u200b\x01\x1b")
+    assert "empty question" in first.chat_message[1].error[0].value
+    ask(second, "What accuracy does TinyMIM reach on ImageNet?")
+    assert "79.6%" in message_html(second, 1) and not second.chat_message[1].get("alert")
+    ask(first, "What accuracy does TinyMIM reach on ImageNet?")
+    assert "79.6%" in message_html(first, 3)
+
+
+def test_the_waiting_notice_shows_when_the_model_is_held_by_another_tab():
+    import threading
+
+    from qa_bot.ui import TabModel
+
+    model, waited = FakeModel("An answer [1]."), []
+    tab = TabModel(model, lambda: waited.append(True))
+    assert "".join(tab.stream([], 10)) == "An answer [1]." and waited == []  # free: no notice
+    with model.lock:  # another tab's generation holds the model
+        mine = threading.Thread(target=lambda: "".join(tab.stream([], 10)))
+        mine.start()
+        mine.join(timeout=0.5)
+        assert waited == [True] and mine.is_alive()  # told, and waiting
+    mine.join(timeout=5)
+    assert not mine.is_alive()

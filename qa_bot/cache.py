@@ -1,0 +1,101 @@
+"""Cached files that are checked before they are trusted, and written safely by concurrent processes.
+
+Every cached JSON file is an envelope: what it was built from (a hash the caller computes from its
+inputs), the SHA-256 of its payload, and the payload. A file that is missing is built; one that
+fails a check (not JSON, wrong type, checksum, built from something else, a folder where a file
+should be) is rebuilt with one warning. Writers stage under a unique name and rename into place:
+several processes may build the same entry at once, each rename is atomic, and whoever is last wins
+with an equal result. Folders (the index) cannot be renamed over a non-empty folder, so a writer
+that finds one in place keeps the winner's when it passes its check (`place_folder`).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from qa_bot.errors import QaBotWarning
+
+# Part of every cached name: a build of another format (an older checkout) keeps its own files
+# instead of failing this one's checks on every run.
+FORMAT = "2"
+ATTEMPTS = 5  # renames tried while other writers keep replacing a stale entry
+
+
+def payload_checksum(payload) -> str:
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def load_checked(path: Path, built_from: str, valid: Callable[[object], bool]):
+    """The payload saved at `path` for `built_from`, or None (missing, or failed a check: warned)."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        envelope = json.loads(path.read_text("utf-8"))
+        payload = envelope["payload"]
+        if envelope["built_from"] == built_from and envelope["checksum"] == payload_checksum(payload) and valid(payload):
+            return payload
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        pass
+    warn_rebuilt(path)
+    return None
+
+
+def save_checked(path: Path, built_from: str, payload) -> None:
+    envelope = {"built_from": built_from, "checksum": payload_checksum(payload), "payload": payload}
+    text = json.dumps(envelope, ensure_ascii=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        for _ in range(ATTEMPTS):
+            try:
+                os.replace(staging, path)
+                return
+            except IsADirectoryError:
+                set_aside(path)  # a folder where the file belongs
+        os.unlink(staging)
+    except OSError as exc:
+        warn_not_saved(path, exc)
+
+
+def place_folder(staging: Path, folder: Path, winner_is_valid: Callable[[], bool]) -> bool:
+    """Rename the finished `staging` folder to `folder`. When another writer got there first with a
+    valid result, keep theirs (and drop ours); a stale or broken entry is set aside and replaced.
+    Returns whether `folder` now holds a valid result."""
+    for _ in range(ATTEMPTS):
+        try:
+            os.replace(staging, folder)
+            return True
+        except OSError:
+            if not os.path.lexists(folder):
+                raise  # not a collision: the cache folder itself is unusable
+            if os.path.isdir(folder) and winner_is_valid():
+                shutil.rmtree(staging, ignore_errors=True)
+                return True
+            set_aside(folder)
+    return False
+
+
+def set_aside(path: Path) -> None:
+    """Move a broken entry out of the way (atomically, under a unique name), then delete it."""
+    trash = Path(tempfile.mkdtemp(prefix=".stale-", dir=path.parent))
+    try:
+        os.replace(path, trash / "entry")
+    except FileNotFoundError:
+        pass  # another writer already moved it
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def warn_rebuilt(path: Path) -> None:
+    warnings.warn(QaBotWarning(f"the cached {path.name} failed its check and is rebuilt"), stacklevel=2)
+
+
+def warn_not_saved(path: Path, exc: OSError) -> None:
+    warnings.warn(QaBotWarning(f"cannot write the cache at {path.parent} ({exc.strerror}); continuing without it"),
+                  stacklevel=2)

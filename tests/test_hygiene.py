@@ -1,0 +1,122 @@
+"""The robustness helpers in-process: unreadable corpus parts, cache collisions, the GGUF header,
+the question budget. (Through the command line: test_robustness.py.)"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from qa_bot import cache
+from qa_bot.answer import Assistant
+from qa_bot.corpus import load_corpus
+from qa_bot.errors import BadInputError, CorpusError
+from qa_bot.gguf import trained_context
+from qa_bot.hygiene import cut_to_tokens, normalize_question
+from qa_bot.llm import resolve_model_path
+from qa_bot.settings import Settings
+from tests.conftest import write_corpus
+from tests.fakes import FakeModel
+
+GOOD = "Backdoor attacks on dataset distillation poison the distilled images.\n"
+
+
+def test_an_unreadable_file_is_a_warning_and_strict_makes_it_an_error(tmp_path, monkeypatch):
+    folder = write_corpus(tmp_path / "c", {"good.txt": GOOD, "secret.txt": "Another abstract.\n"})
+    real_read = Path.read_bytes
+
+    def read_bytes(path):
+        if path.name == "secret.txt":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    corpus = load_corpus(folder)
+    assert [str(issue) for issue in corpus.issues] == ["secret.txt: cannot be read (Permission denied); skipped"]
+    assert len(corpus.papers) == 1
+    with pytest.raises(CorpusError, match="secret.txt: cannot be read"):
+        load_corpus(folder, strict=True)
+
+
+def test_an_unreadable_subfolder_is_a_warning(tmp_path, monkeypatch):
+    folder = write_corpus(tmp_path / "c", {"good.txt": GOOD, "locked/inside.txt": "Hidden abstract.\n"})
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    corpus = load_corpus(folder)
+    assert [str(issue) for issue in corpus.issues] == ["locked: folder cannot be read (Permission denied); skipped"]
+    assert [paper.locations[0].file for paper in corpus.papers] == ["good.txt"]
+
+
+def test_a_writer_that_finds_a_valid_winner_keeps_it(tmp_path):
+    winner, mine = tmp_path / "entry", tmp_path / "staging"
+    for folder, text in ((winner, "winner"), (mine, "mine")):
+        folder.mkdir()
+        (folder / "part").write_text(text)
+    assert cache.place_folder(mine, winner, lambda: True)
+    assert (winner / "part").read_text() == "winner" and not mine.exists()
+
+
+def test_a_stale_entry_or_a_file_in_the_way_is_replaced(tmp_path):
+    for stale_is_file in (False, True):
+        entry, mine = tmp_path / f"entry{stale_is_file}", tmp_path / "staging"
+        if stale_is_file:
+            entry.write_text("in the way")
+        else:
+            entry.mkdir()
+            (entry / "part").write_text("stale")
+        mine.mkdir()
+        (mine / "part").write_text("mine")
+        assert cache.place_folder(mine, entry, lambda: False)
+        assert (entry / "part").read_text() == "mine"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["entryFalse", "entryTrue"]  # nothing set aside left
+
+
+def test_a_checked_file_round_trips_and_a_changed_input_is_not_trusted(tmp_path):
+    path = tmp_path / "titles.json"
+    cache.save_checked(path, "built-from-A", ["a", "b"])
+    assert cache.load_checked(path, "built-from-A", lambda payload: True) == ["a", "b"]
+    with pytest.warns(cache.QaBotWarning, match="failed its check"):
+        assert cache.load_checked(path, "built-from-B", lambda payload: True) is None
+    assert cache.load_checked(tmp_path / "missing.json", "x", lambda payload: True) is None
+
+
+def test_the_gguf_header_gives_the_trained_context(tmp_path):
+    path = resolve_model_path(Settings())
+    assert trained_context(path) == 32768
+    truncated = tmp_path / "cut.gguf"
+    truncated.write_bytes(path.read_bytes()[:40])
+    assert trained_context(truncated) is None
+    assert trained_context(tmp_path / "missing.gguf") is None
+
+
+def test_a_question_is_cut_to_its_token_budget():
+    count = FakeModel().count_tokens
+    question = "How many expert-annotated users does MGTAB contain? " * 100
+    cut = cut_to_tokens(question, count, 40)
+    assert count(cut) <= 40 < count(cut + " users") and question.startswith(cut) and not cut.endswith(" ")
+    assert cut_to_tokens("short question", count, 40) == "short question"
+    assert count(cut_to_tokens("数据集" * 200, count, 30)) <= 30
+
+
+def test_settings_that_leave_no_room_for_a_question_are_bad_input(seeds_retriever):
+    settings = Settings(n_ctx=512, max_answer_tokens=400, evidence_tokens=100)
+    with pytest.raises(BadInputError, match="leaves no room for a question"):
+        Assistant(seeds_retriever, FakeModel("x"), settings).ask("What is MGTAB?")
+
+
+def test_a_long_question_is_answered_with_truncated_set(seeds_retriever):
+    assistant = Assistant(seeds_retriever, FakeModel("MGTAB contains 10,199 expert-annotated users [1]."),
+                          Settings(max_question_tokens=30))
+    answer = assistant.answer("How many expert-annotated users does MGTAB contain? " * 50)
+    assert answer.truncated and "10,199" in answer.text
+    assert not assistant.answer("How many expert-annotated users does MGTAB contain?").truncated
+
+
+def test_the_normaliser_on_named_cases():
+    assert normalize_question("  e\u0301t\u00e9\u200b \x00 GNN\tGPU\n") == "\u00e9t\u00e9 GNN GPU"
+    assert normalize_question("MGTAB \udcff") == "MGTAB \ufffd"  # an argv byte that was not UTF-8
