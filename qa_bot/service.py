@@ -113,7 +113,7 @@ class BodySizeLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await self.refuse(scope, receive, send)
-        received = 0
+        received, refused = 0, False
 
         async def counted_receive():
             nonlocal received
@@ -123,10 +123,20 @@ class BodySizeLimit:
                 raise BodyTooLarge
             return message
 
+        async def guarded_send(message):
+            # FastAPI turns the failed read into its own 400: the client gets the 413 instead.
+            nonlocal refused
+            if received <= self.limit:
+                return await send(message)
+            if not refused:
+                refused = True
+                await self.refuse(scope, receive, send)
+
         try:
-            await self.app(scope, counted_receive, send)
+            await self.app(scope, counted_receive, guarded_send)
         except BodyTooLarge:
-            await self.refuse(scope, receive, send)
+            if not refused:
+                await self.refuse(scope, receive, send)
 
     async def refuse(self, scope, receive, send):
         response = error_response(413, f"request body over {self.limit} bytes", "request_too_large")
