@@ -1,0 +1,97 @@
+"""End to end with real processes on loopback: `qa-bot serve-model` (llama_cpp.server with the
+packaged Gemma GGUF) writes the answers for `qa-bot ask`, `chat` and `serve`; `serve` is called with
+the official `openai` client and with plain HTTP (httpx)."""
+
+import json
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+
+from qa_bot.corpus import load_corpus
+from tests.conftest import SEEDS
+from tests.contract import assert_contract
+from tests.processes import free_port, qa_bot_server
+
+MGTAB_QUESTION = "How many expert-annotated users does MGTAB contain?"
+MGTAB_KEY = "10,199 expert-annotated"
+
+
+@pytest.fixture(scope="module")
+def model_server():
+    """The model server's --llm-url."""
+    with qa_bot_server("serve-model", ready_path="/v1/models", port=free_port()) as base:
+        yield base + "/v1"
+
+
+@pytest.fixture(scope="module")
+def service(model_server):
+    with qa_bot_server("serve", "--llm-url", model_server, "--llm-api", "completions",
+                       ready_path="/healthz", port=free_port()) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def papers():
+    return {paper.paper_id: paper.text for paper in load_corpus(SEEDS).papers}
+
+
+def cites(answer: dict, key: str, papers: dict) -> bool:
+    return any(key in papers[citation["paper_id"]] for citation in answer["citations"])
+
+
+def qa_bot(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "qa_bot", *args], input=stdin, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_ask_through_the_model_server_answers_as_in_process(model_server, papers):
+    remote = qa_bot("ask", "--json", "--llm-url", model_server, "--llm-api", "completions", MGTAB_QUESTION)
+    assert remote.returncode == 0, remote.stderr
+    answer = json.loads(remote.stdout)
+    assert_contract(answer, papers)
+    assert cites(answer, MGTAB_KEY, papers)
+    assert answer["model"] == f"gemma-3-270m-q4_k_m.gguf @ {model_server}"
+    local = json.loads(qa_bot("ask", "--json", MGTAB_QUESTION).stdout)
+    assert answer["answer"] == local["answer"]  # same prompt, greedy: the same text
+
+
+def test_chat_through_the_model_server_follows_up(model_server, papers):
+    run = qa_bot("chat", "--json", "--llm-url", model_server, "--llm-api", "completions",
+                 stdin=f"{MGTAB_QUESTION}\nHow many types of relationships does it have?\n")
+    assert run.returncode == 0, run.stderr
+    turns = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(turns) == 2
+    for turn in turns:
+        assert_contract(turn, papers)
+        assert cites(turn, MGTAB_KEY, papers)
+
+
+def test_search_and_ask_over_http(service, papers):
+    with httpx.Client(base_url=service, timeout=120) as http:
+        assert http.get("/healthz").json()["backend"].startswith("model server http://127.0.0.1:")
+        found = http.post("/v1/search", json={"query": "MGTAB bot detection", "k": 3}).json()
+        assert found["results"][0]["title"].startswith("MGTAB")
+        answer = http.post("/v1/ask", json={"question": MGTAB_QUESTION}).json()
+        assert_contract(answer, papers)
+        assert cites(answer, MGTAB_KEY, papers)
+        with http.stream("POST", "/v1/ask", json={"question": "DFME数据集有多少个微表情视频？", "stream": True}) as reply:
+            lines = [line for line in reply.iter_lines() if line]
+    assert lines[-2] == "event: answer"
+    streamed = json.loads(lines[-1].removeprefix("data: "))
+    assert_contract(streamed, papers)
+    assert cites(streamed, "7,526 well-labeled", papers)
+
+
+def test_chat_completions_with_the_openai_client(service, papers):
+    client = openai.OpenAI(base_url=service + "/v1", api_key="unused", timeout=120)
+    messages = [{"role": "user", "content": MGTAB_QUESTION}]
+    whole = client.chat.completions.create(model="qa-bot", messages=messages)
+    assert_contract(whole.model_extra["qa_bot"], papers)
+    assert "[1]" in whole.choices[0].message.content and "003_312e2e590661b8c3.txt:9" in whole.choices[0].message.content
+    chunks = list(client.chat.completions.create(model="qa-bot", messages=messages, stream=True))
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+    assert text == whole.choices[0].message.content
+    assert_contract(chunks[-1].model_extra["qa_bot"], papers)
