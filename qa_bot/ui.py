@@ -2,8 +2,9 @@
 
 A thin layer over the library. The retriever and the model are loaded once per server
 (`st.cache_resource`) and shared by every tab; each tab keeps its own conversation in
-`st.session_state`. The model serves one generation at a time (its lock), so a question from a
-second tab waits for the first, and the page says so. Everything that comes from the corpus or
+`st.session_state`. The local model serves one generation at a time (its lock), so a question from
+a second tab waits for the first, and the page says so; with `--llm-url` a model server writes
+(its queue orders the tabs' questions, and the page says so when this process's cap is reached). Everything that comes from the corpus or
 the model is shown through `qa_bot.display`, which escapes it.
 """
 
@@ -12,7 +13,7 @@ from datetime import datetime
 from importlib import resources
 
 import streamlit as st
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from qa_bot import display
 from qa_bot.answer import Answer, Assistant
@@ -43,8 +44,10 @@ class ChatSession:
 
 
 @st.cache_resource(show_spinner="Loading the papers and the model (once for every tab)…")
-def load_pipeline(settings_json: str) -> tuple[Retriever, LanguageModel]:
-    settings = Settings.model_validate_json(settings_json)
+def load_pipeline(settings_json: str, llm_api_key: str | None) -> tuple[Retriever, LanguageModel]:
+    # The JSON masks the model server's key (it is a secret): it comes alongside.
+    key = SecretStr(llm_api_key) if llm_api_key else None
+    settings = Settings.model_validate_json(settings_json).model_copy(update={"llm_api_key": key})
     return Retriever.open(settings), open_model(settings)
 
 
@@ -72,7 +75,10 @@ def start_or_explain() -> tuple[Settings, Retriever, LanguageModel]:
     readable message (no model, empty corpus, a bad QA_BOT_* value)."""
     try:
         settings = Settings()
-        return (settings, *load_pipeline(settings.model_dump_json()))
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        retriever, model = load_pipeline(settings.model_dump_json(), key)
+        model.name  # noqa: B018 - a model server is asked for its model now, so that one that is down says so here
+        return settings, retriever, model
     except ValidationError as exc:
         problem = exc.errors()[0]
         stop_with(f"invalid setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
