@@ -166,8 +166,12 @@ def save_index(index: Index, folder: Path) -> None:
                     "checksums": {name: _file_sha256(staging / name) for name in (ARRAYS_FILE, VOCABULARY_FILE)}}
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest), "utf-8")
         if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
+            shutil.rmtree(folder, ignore_errors=True)  # another process may be replacing it too
+        try:
+            os.replace(staging, folder)
+        except OSError:
+            if not folder.exists():  # else a process that started with this one saved the same index first
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -3,6 +3,7 @@ packaged Gemma GGUF) writes the answers for `qa-bot ask`, `chat` and `serve`; `s
 the official `openai` client and with plain HTTP (httpx)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -95,3 +96,13 @@ def test_chat_completions_with_the_openai_client(service, papers):
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     assert text == whole.choices[0].message.content
     assert_contract(chunks[-1].model_extra["qa_bot"], papers)
+
+
+def test_processes_that_start_together_share_one_index_cache(tmp_path):
+    """Several qa-bot processes on one empty cache: each builds or loads the index, none fails."""
+    env = {**os.environ, "QA_BOT_CACHE_DIR": str(tmp_path / "shared-cache")}
+    starts = [subprocess.Popen([sys.executable, "-m", "qa_bot", "search", "--json", "-k", "1", "MGTAB bot detection"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [process.communicate(timeout=120) for process in starts]
+    assert [process.returncode for process in starts] == [0] * 4, [err for _, err in outputs]
+    assert len({out for out, _ in outputs}) == 1
