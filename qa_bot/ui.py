@@ -54,9 +54,9 @@ def load_pipeline(settings_json: str, llm_api_key: str | None) -> tuple[Retrieve
 def main() -> None:
     st.set_page_config(page_title="qa-bot · ask the papers", layout="centered")
     st.html(f"<style>{resources.files('qa_bot').joinpath('data/ui.css').read_text('utf-8')}</style>")
-    settings, retriever, model = start_or_explain()
+    settings, retriever, model, model_name = start_or_explain()
     chat = session()
-    top_k, show_scores = sidebar(retriever, model, settings, chat)
+    top_k, show_scores = sidebar(retriever, model_name, settings, chat)
     st.title("Ask the papers")
     if not chat.turns:
         st.caption(
@@ -70,15 +70,15 @@ def main() -> None:
         answer_new_question(assistant, chat, question)
 
 
-def start_or_explain() -> tuple[Settings, Retriever, LanguageModel]:
-    """The settings and the shared pipeline; a problem the user must fix stops the page with a
+def start_or_explain() -> tuple[Settings, Retriever, LanguageModel, str]:
+    """The settings, the shared pipeline and the model's name; a problem the user must fix stops the page with a
     readable message (no model, empty corpus, a bad QA_BOT_* value)."""
     try:
         settings = Settings()
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         retriever, model = load_pipeline(settings.model_dump_json(), key)
-        model.name  # noqa: B018 - a model server is asked for its model now, so that one that is down says so here
-        return settings, retriever, model
+        # Named here: a model server is asked for its model, and one that is down stops the page with its message.
+        return settings, retriever, model, model.name
     except ValidationError as exc:
         problem = exc.errors()[0]
         stop_with(f"invalid setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
@@ -99,7 +99,7 @@ def session() -> ChatSession:
     return st.session_state.chat
 
 
-def sidebar(retriever: Retriever, model: LanguageModel, settings: Settings, chat: ChatSession) -> tuple[int, bool]:
+def sidebar(retriever: Retriever, model_name: str, settings: Settings, chat: ChatSession) -> tuple[int, bool]:
     """Corpus and model in use, the retrieval options, New chat and the Markdown export."""
     corpus = retriever.corpus
     with st.sidebar:
@@ -108,7 +108,7 @@ def sidebar(retriever: Retriever, model: LanguageModel, settings: Settings, chat
         st.subheader("Corpus")
         st.markdown(display.escape_markdown(corpus_summary(retriever)))
         st.subheader("Model")
-        st.markdown(display.escape_markdown(model.name))
+        st.markdown(display.escape_markdown(model_name))
         st.subheader("Options")
         top_k = st.slider("Papers to retrieve (top-k)", 1, MAX_TOP_K, min(settings.top_k, MAX_TOP_K))
         show_scores = st.toggle("Show retrieval scores")
@@ -118,7 +118,7 @@ def sidebar(retriever: Retriever, model: LanguageModel, settings: Settings, chat
         answers, now = chat.answers(), datetime.now()
         st.download_button(
             "Export chat (Markdown)",
-            data=conversation_markdown(answers, corpus.folder.name, model.name, now),
+            data=conversation_markdown(answers, corpus.folder.name, model_name, now),
             file_name=f"qa-bot-chat-{now:%Y%m%d-%H%M}.md",
             mime="text/markdown",
             width="stretch",
