@@ -25,7 +25,7 @@ import httpx
 import openai
 
 from qa_bot.errors import QaBotError
-from qa_bot.llm import BASE_MODEL_STOPS, plain_fields
+from qa_bot.llm import BASE_MODEL_STOPS, plain_fields, system_folded_into_user
 from qa_bot.prompts import render_prompt
 from qa_bot.settings import Settings
 
@@ -116,9 +116,12 @@ class RemoteModel:
                 yield from self._pieces(self._completion_request(messages, max_tokens), chat=False)
 
     def _chat_request(self, messages, max_tokens):
-        return self._client.chat.completions.create(
-            model=self.model_id(), messages=messages, max_tokens=max_tokens, stream=True, **self._greedy()
-        )
+        create = self._client.chat.completions.create
+        try:
+            return create(model=self.model_id(), messages=messages, max_tokens=max_tokens, stream=True, **self._greedy())
+        except openai.BadRequestError:  # some chat templates (Mistral's, for one) refuse a system turn, as in-process
+            folded = system_folded_into_user(messages)
+            return create(model=self.model_id(), messages=folded, max_tokens=max_tokens, stream=True, **self._greedy())
 
     def _completion_request(self, messages, max_tokens):
         # The same prompt text the in-process model gets for a base model (llm.LlamaModel).
@@ -142,7 +145,7 @@ class RemoteModel:
                 if not isinstance(choices, list):
                     raise self._not_a_completion()
                 for choice in choices:
-                    piece = getattr(choice.delta, "content", None) if chat else getattr(choice, "text", None)
+                    piece = getattr(getattr(choice, "delta", None), "content", None) if chat else getattr(choice, "text", None)
                     if piece:
                         yield piece
                     finished = finished or bool(getattr(choice, "finish_reason", None))
@@ -193,7 +196,7 @@ class RemoteModel:
             ) from None
         except (openai.APIError, httpx.HTTPError) as exc:
             raise ModelServerError(f"the model server at {self.url} broke off the answer: {one_line(str(exc))}") from None
-        except (ValueError, AttributeError, TypeError):  # JSON that does not parse, or has not the fields of one
+        except ValueError:  # an event whose data is not JSON
             raise self._not_a_completion() from None
 
 

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     )
 
     llm_url: str | None = Field(
-        default=None,
+        default=None, pattern=r"^https?://",
         description="Base URL of an OpenAI-compatible model server (e.g. http://127.0.0.1:8080/v1) that writes "
         "the answers instead of the local GGUF.",
     )

@@ -1,5 +1,6 @@
 """A tiny OpenAI-compatible model server on 127.0.0.1 for the fault tests: it streams a scripted
-reply, or fails in the way `mode` says (slow, wrong key, garbage, killed mid-answer), and keeps
+reply, or fails in the way `mode` says (slow, wrong key, garbage, killed mid-answer, a chat
+template without a system turn), and keeps
 every request it was sent."""
 
 import json
@@ -50,6 +51,8 @@ class FakeModelServer:
                     time.sleep(server.delay)
                 if server.mode == "unauthorized":
                     return self._json(401, {"error": {"message": "Invalid API key", "type": "invalid_request_error"}})
+                if server.mode == "no-system" and any(m["role"] == "system" for m in body.get("messages", [])):
+                    return self._json(400, {"error": {"message": "System role not supported"}})
                 if server.mode == "garbage":
                     return self._raw(200, "text/html", b"<html><body>502 Bad Gateway... or is it?</body></html>")
                 if server.mode == "garbage-json":

@@ -45,6 +45,12 @@ def test_chat_requests_are_greedy_streamed_and_carry_the_key():
     assert body["repeat_penalty"] == 1.0  # llama.cpp servers default to 1.1, the in-process model uses 1.0
 
 
+def test_a_chat_template_without_a_system_turn_gets_the_system_text_in_the_user_turn():
+    with FakeModelServer("Small.", mode="no-system") as server:
+        assert "".join(remote(server.url, llm_model="m").stream(MESSAGES, 20)) == "Small."
+    assert server.requests[-1]["body"]["messages"] == [{"role": "user", "content": "Be brief.\n\nWhat is TinyMIM?"}]
+
+
 def test_a_base_model_gets_the_same_prompt_text_as_in_process():
     settings = Settings(llm_url="http://unused", llm_api="completions")
     with FakeModelServer("It is small.") as server:
@@ -134,3 +140,8 @@ def test_models_shows_the_server_backend_without_the_key(monkeypatch):
         run = qa_bot("models", "--llm-url", server.url)
     assert run.returncode == 0, run.stderr
     assert f"model server {server.url}" in run.stdout and MODEL_ID in run.stdout and SECRET not in run.stdout
+
+
+def test_a_url_without_its_scheme_is_a_bad_setting():
+    run = qa_bot("ask", "--llm-url", "localhost:8080/v1", TINYMIM_QUESTION)
+    assert run.returncode == 2 and "llm_url" in run.stderr and len(run.stderr.strip().splitlines()) == 1
