@@ -37,6 +37,7 @@ from qa_bot.errors import BadInputError, QaBotError
 from qa_bot.output import answer_dict, search_dict, to_json
 from qa_bot.query import analyse
 from qa_bot.remote import ModelServerError
+from qa_bot.retrieve import require_query
 from qa_bot.settings import Settings
 
 SERVICE_MODEL = "qa-bot"  # what /v1/chat/completions answers as, to an OpenAI client
@@ -164,8 +165,7 @@ def create_app(assistant: Assistant) -> FastAPI:
 
     @app.post("/v1/search", dependencies=[Depends(authorized)])
     def search(request: SearchRequest) -> dict:
-        if not request.query.strip():
-            raise BadInputError("empty query: type some words to search for")
+        require_query(request.query)
         return search_dict(assistant.retriever.search(request.query, request.k or settings.top_k))
 
     @app.post("/v1/ask", dependencies=[Depends(authorized)])
