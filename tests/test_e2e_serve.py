@@ -45,7 +45,7 @@ def cites(answer: dict, key: str, papers: dict) -> bool:
 
 def qa_bot(*args, stdin=None):
     return subprocess.run([sys.executable, "-m", "qa_bot", *args], input=stdin, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=900)  # generous: a busy machine slows llama.cpp down many times over
 
 
 def test_ask_through_the_model_server_answers_as_in_process(model_server, papers):
@@ -106,3 +106,11 @@ def test_processes_that_start_together_share_one_index_cache(tmp_path):
     outputs = [process.communicate(timeout=120) for process in starts]
     assert [process.returncode for process in starts] == [0] * 4, [err for _, err in outputs]
     assert len({out for out, _ in outputs}) == 1
+
+
+def test_eval_runs_through_the_model_server(model_server):
+    run = qa_bot("eval", "--json", "--limit", "6", "--llm-url", model_server, "--llm-api", "completions")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["meta"]["model"] == {"file": f"gemma-3-270m-q4_k_m.gguf @ {model_server}", "server": model_server}
+    assert report["meta"]["retrieval_only"] is False and report["overall"]["questions"] == 6
