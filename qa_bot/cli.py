@@ -318,6 +318,9 @@ def serve_model(model, port):
         sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", path.name,
         "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(settings.n_threads),
         "--n_ctx", str(settings.n_ctx), "--verbose", "false",
+        # By default a request that arrives cuts off the one being answered (its stream just ends):
+        # qa-bot sends several at once, so they queue instead.
+        "--interrupt_requests", "false",
     ]
     env = dict(os.environ)
     if settings.llm_api_key:  # the server reads its key from API_KEY: not on the command line, where ps shows it

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -114,3 +115,14 @@ def test_eval_runs_through_the_model_server(model_server):
     report = json.loads(run.stdout)
     assert report["meta"]["model"] == {"file": f"gemma-3-270m-q4_k_m.gguf @ {model_server}", "server": model_server}
     assert report["meta"]["retrieval_only"] is False and report["overall"]["questions"] == 6
+
+
+def test_questions_asked_at_once_queue_at_the_model_server_instead_of_cutting_each_other_off(service, papers):
+    """llama_cpp.server ends the answer being streamed when another request arrives, unless told
+    not to (serve-model does)."""
+    questions = [MGTAB_QUESTION, "What NDS does CMT obtain on nuScenes?", "How many micro-expression videos does DFME include?"]
+    with httpx.Client(base_url=service, timeout=600) as http, ThreadPoolExecutor(len(questions)) as pool:
+        replies = list(pool.map(lambda question: http.post("/v1/ask", json={"question": question}), questions))
+    assert [reply.status_code for reply in replies] == [200] * len(questions), [reply.text for reply in replies]
+    for reply in replies:
+        assert_contract(reply.json(), papers)
