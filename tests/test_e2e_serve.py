@@ -126,3 +126,14 @@ def test_questions_asked_at_once_queue_at_the_model_server_instead_of_cutting_ea
     assert [reply.status_code for reply in replies] == [200] * len(questions), [reply.text for reply in replies]
     for reply in replies:
         assert_contract(reply.json(), papers)
+
+
+def test_serve_model_requires_the_key_it_was_given(monkeypatch):
+    monkeypatch.setenv("QA_BOT_LLM_API_KEY", "sk-e2e-secret")
+    with qa_bot_server("serve-model", ready_path="/docs", port=free_port()) as base:
+        allowed = qa_bot("models", "--llm-url", base + "/v1")
+        monkeypatch.setenv("QA_BOT_LLM_API_KEY", "sk-wrong")
+        refused = qa_bot("models", "--llm-url", base + "/v1")
+    assert allowed.returncode == 0 and "gemma-3-270m-q4_k_m.gguf" in allowed.stdout, allowed.stderr
+    assert refused.returncode == 1 and "refused the API key" in refused.stderr
+    assert "sk-" not in allowed.stdout + allowed.stderr + refused.stdout + refused.stderr
