@@ -29,7 +29,7 @@ FRESH_TEST := --questions qa_bot/data/fresh-test.jsonl --check-cases qa_bot/data
 GATES_FRESH := --min-recall5 0.95 --min-refusal-recall 0.90 --max-false-refusals 0.25 --min-not-stated-recall 0.65 \
 	--min-multi-recall 0.85 --min-citation-precision 0.80 --min-facts 0.50 --min-language 0.95 --min-check-precision 0.50
 
-.PHONY: run test eval eval-fresh bench bench-answers clean
+.PHONY: run test eval eval-fresh bench bench-answers serve serve-model bench-load clean
 
 $(LLAMA_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,18 @@ bench: $(STAMP)
 ## bench-answers: answer speed (first token, tokens/s, total) and quality of the default model (README figures)
 bench-answers: $(STAMP)
 	$(BIN)/python scripts/bench_answers.py
+
+## serve-model: the default GGUF as an OpenAI-compatible model server on 127.0.0.1:8080 (PORT=N for another)
+serve-model: $(STAMP)
+	$(BIN)/qa-bot serve-model $(if $(PORT),--port $(PORT))
+
+## serve: qa-bot's HTTP service on 127.0.0.1:8000 (PORT=N; LLM_URL=http://127.0.0.1:8080/v1 LLM_API=completions for a model server)
+serve: $(STAMP)
+	$(BIN)/qa-bot serve $(if $(PORT),--port $(PORT)) $(if $(LLM_URL),--llm-url $(LLM_URL)) $(if $(LLM_API),--llm-api $(LLM_API))
+
+## bench-load: 16 clients × 4 questions against qa-bot serve: one or two services on a model server, and in-process (README figures)
+bench-load: $(STAMP)
+	$(BIN)/python scripts/bench_load.py
 
 clean:
 	rm -rf $(VENV) .wheels build *.egg-info

@@ -22,13 +22,14 @@ from qa_bot.conversation import Conversation
 from qa_bot.corpus import CorpusIssue, places
 from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
 from qa_bot.hygiene import is_blank, normalize_question
-from qa_bot.llm import PACKAGED_MODELS, open_model, resolve_model_path
+from qa_bot.llm import PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
 from qa_bot.output import answer_json, search_json, to_json
 from qa_bot.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
 from qa_bot.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings, describe_error
 
 MAX_WARNINGS_SHOWN = 10
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 UI_APP = Path(__file__).with_name("ui.py")  # a path, not an import: only `ui` needs Streamlit
 
 
@@ -73,6 +74,23 @@ def model_option(command):
     )(command)
 
 
+def llm_options(command):
+    """Where the answers are written: a model server instead of the local GGUF."""
+    options = [
+        click.option("--llm-url", default=None, metavar="URL",
+                     help="An OpenAI-compatible model server writes the answers, e.g. http://127.0.0.1:8080/v1 "
+                          "(env QA_BOT_LLM_URL; its key from QA_BOT_LLM_API_KEY)."),
+        click.option("--llm-model", default=None, metavar="NAME",
+                     help="Model to ask the server for (default: the first it lists; env QA_BOT_LLM_MODEL)."),
+        click.option("--llm-api", type=click.Choice(["chat", "completions"]), default=None,
+                     help="chat (default): chat completions; completions: the plain endpoint with qa-bot's "
+                          "base-model prompt, for a model without a chat template (env QA_BOT_LLM_API)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, no_args_is_help=True)
 def cli():
     """qa-bot: ask questions about a collection of paper abstracts, offline."""
@@ -102,10 +120,11 @@ def search(query, top_k, as_json, corpus, strict):
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON instead of streaming text.")
 @corpus_option
 @model_option
+@llm_options
 @strict_option
-def ask(question, top_k, as_json, corpus, model, strict):
-    """Answer QUESTION from the papers, citing them, with a local model."""
-    settings = make_settings(corpus=corpus, top_k=top_k, model=model, strict=strict)
+def ask(question, top_k, as_json, corpus, model, strict, **llm):
+    """Answer QUESTION from the papers, citing them, with a local model (or a model server)."""
+    settings = make_settings(corpus=corpus, top_k=top_k, model=model, strict=strict, **llm)
     require_question(question)
     assistant = open_assistant(settings)
     answer_once(assistant, question, None, as_json)
@@ -116,11 +135,12 @@ def ask(question, top_k, as_json, corpus, model, strict):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per turn (JSONL) instead of text.")
 @corpus_option
 @model_option
+@llm_options
 @strict_option
-def chat(top_k, as_json, corpus, model, strict):
+def chat(top_k, as_json, corpus, model, strict, **llm):
     """A conversation: follow-up questions refer to earlier turns. On a terminal, a prompt; from a
     pipe, one question per line."""
-    settings = make_settings(corpus=corpus, top_k=top_k, model=model, strict=strict)
+    settings = make_settings(corpus=corpus, top_k=top_k, model=model, strict=strict, **llm)
     assistant = open_assistant(settings)
     conversation = Conversation()
     worst = 0
@@ -145,11 +165,19 @@ def report_turn_error(question: str, exc: QaBotError, as_json: bool) -> None:
 
 @cli.command()
 @model_option
-def models(model):
-    """Show the GGUF model that ask/chat would use, placing the default packaged model in models/
-    first if no model is there (the set-up command runs this)."""
-    settings = make_settings(model=model)
-    click.echo(f"model: {resolve_model_path(settings)}")
+@llm_options
+def models(model, **llm):
+    """Show the backend and model that ask/chat would use: a model server (which it is asked for
+    its model), or the local GGUF, placing the default packaged model in models/ first if no model
+    is there (the set-up command runs this)."""
+    settings = make_settings(model=model, **llm)
+    if settings.llm_url:
+        server = open_model(settings)
+        click.echo(f"backend: model server {server.url} (api {settings.llm_api})")
+        click.echo(f"model: {server.model_id()}")
+    else:
+        click.echo("backend: in-process llama.cpp")
+        click.echo(f"model: {resolve_model_path(settings)}")
     click.echo("packaged (use with --model NAME): " + ", ".join(PACKAGED_MODELS))
 
 
@@ -182,15 +210,17 @@ def gate_option(flag: str, help_text: str):
 @gate_option("--min-check-precision", "Fail if the citation check's precision on --check-cases is lower.")
 @corpus_option
 @model_option
+@llm_options
 @strict_option
 def evaluate_command(questions_file, out, as_json, limit, retrieval_only, check_cases, compare, corpus, model, strict,
-                     **gates):
+                     llm_url, llm_model, llm_api, **gates):
     """Run the question set through the pipeline and report retrieval, citation, answer,
     abstention and speed figures, overall, by kind and by language direction."""
     if compare:
         click.echo(report.compare(report.load_report(compare[0]), report.load_report(compare[1])))
         return
-    settings = make_settings(corpus=corpus, model=model, strict=strict)
+    settings = make_settings(corpus=corpus, model=model, strict=strict, llm_url=llm_url, llm_model=llm_model,
+                             llm_api=llm_api)
     settings = settings.model_copy(update={"top_k": max(settings.top_k, evaluate.RANKING_DEPTH)})
     out_folder = report.prepare_folder(Path(out)) if out else None
     question_set = load_questions(Path(questions_file) if questions_file else DEFAULT_QUESTIONS)
@@ -198,13 +228,14 @@ def evaluate_command(questions_file, out, as_json, limit, retrieval_only, check_
         question_set = replace(question_set, questions=question_set.questions[:limit])
     retriever = open_retriever(settings)
     gold = question_set.gold_papers(retriever.corpus)
-    model_path = None if retrieval_only else resolve_model_path(settings).resolve()
-    assistant = Assistant(retriever, None if retrieval_only else open_model(settings), settings)
+    writer = None if retrieval_only else open_model(settings)
+    assistant = Assistant(retriever, writer, settings)
     with click.progressbar(length=len(question_set.questions), label="evaluating", file=sys.stderr,
                            item_show_func=lambda question_id: question_id) as bar:
         results = evaluate.evaluate(assistant, question_set, gold, retrieval_only,
                                     lambda question: bar.update(1, question.id))
-    result = report.build_report(results, report.run_meta(settings, model_path, retriever.corpus, question_set))
+    result = report.build_report(results, report.run_meta(settings, writer_meta(settings, writer), retriever.corpus,
+                                                          question_set))
     if check_cases:
         cases = load_check_cases(Path(check_cases), retriever.corpus)
         result["citation_check"] = evaluate.check_figures(cases, settings.min_support) | {"file": check_cases}
@@ -217,6 +248,15 @@ def evaluate_command(questions_file, out, as_json, limit, retrieval_only, check_
         click.echo(f"qa-bot: gate failed: {failure}", err=True)
     if failures:
         sys.exit(1)
+
+
+def writer_meta(settings: Settings, writer: LanguageModel | None) -> dict | None:
+    """What the report records of the model: the GGUF (hashed), or the model server's model."""
+    if writer is None:
+        return None
+    if settings.llm_url:
+        return report.server_meta(writer.name, writer.url)
+    return report.model_meta(resolve_model_path(settings).resolve())
 
 
 def gates_of(min_recall5, min_recall5_cross, min_mrr, min_citation_precision, min_facts, min_refusal_recall,
@@ -246,16 +286,70 @@ def gates_of(min_recall5, min_recall5_cross, min_mrr, min_citation_precision, mi
 )
 @corpus_option
 @model_option
+@llm_options
 @strict_option
-def ui(port, host, corpus, model, strict):
+def ui(port, host, corpus, model, strict, **llm):
     """Start the chat in the browser (Streamlit) and print the address to open. Ctrl-C stops it."""
-    settings = make_settings(corpus=corpus, model=model, strict=strict)
+    settings = make_settings(corpus=corpus, model=model, strict=strict, **llm)
     require_free_port(host, port)
     shown_host = "localhost" if host in ("127.0.0.1", "localhost") else host
     click.echo(f"qa-bot: the chat is starting at http://{shown_host}:{port}  (open it in a browser; Ctrl-C stops it)")
     sys.stdout.flush()  # exec replaces the process: what is buffered would be lost
     command = [sys.executable, "-m", "streamlit", "run", str(UI_APP), *streamlit_flags(host, port)]
-    os.execve(sys.executable, command, ui_environment(settings, corpus, model, strict))
+    os.execve(sys.executable, command, ui_environment(settings, corpus, model, strict, llm))
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 lets other machines in (set QA_BOT_API_TOKEN then).")
+@corpus_option
+@model_option
+@llm_options
+@strict_option
+def serve(port, host, corpus, model, strict, **llm):
+    """Serve qa-bot over HTTP: /v1/search, /v1/ask, an OpenAI-compatible /v1/chat/completions, API
+    docs at /docs. Ctrl-C stops it."""
+    import uvicorn  # here, so that the other commands do not pay for the web stack
+
+    from qa_bot.service import create_app
+
+    settings = make_settings(corpus=corpus, model=model, strict=strict, **llm)
+    require_free_port(host, port)
+    app = create_app(open_assistant(settings))
+    if host not in LOOPBACK and settings.api_token is None:
+        click.echo(f"qa-bot: warning: serving on {host} without QA_BOT_API_TOKEN: anyone who reaches it can ask", err=True)
+    click.echo(f"qa-bot: serving at http://{host}:{port}  (API docs at /docs; Ctrl-C stops it)")
+    sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@cli.command("serve-model")
+@model_option
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to serve on.")
+def serve_model(model, port):
+    """Run llama-cpp-python's OpenAI-compatible server for a GGUF (default: the one ask would use)
+    on 127.0.0.1, and print the --llm-url to point qa-bot at it. QA_BOT_LLM_API_KEY, when set, is the
+    key it requires. Ctrl-C stops it."""
+    settings = make_settings(model=model)
+    path = resolve_model_path(settings).resolve()
+    api = "chat" if has_chat_template(path) else "completions"
+    require_free_port("127.0.0.1", port)
+    flags = "" if api == "chat" else " --llm-api completions  (a base model: no chat template)"
+    click.echo(f"qa-bot: model server for {path.name} starting; use --llm-url http://127.0.0.1:{port}/v1{flags}")
+    sys.stdout.flush()  # exec replaces the process: what is buffered would be lost
+    command = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", path.name,
+        "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(settings.n_threads),
+        "--n_ctx", str(settings.n_ctx), "--verbose", "false",
+        # By default a request that arrives cuts off the one being answered (its stream just ends):
+        # qa-bot sends several at once, so they queue instead.
+        "--interrupt_requests", "false",
+    ]
+    env = dict(os.environ)
+    if settings.llm_api_key:  # the server reads its key from API_KEY: not on the command line, where ps shows it
+        env["API_KEY"] = settings.llm_api_key.get_secret_value()
+    os.execve(sys.executable, command, env)
 
 
 def streamlit_flags(host: str, port: int) -> list[str]:
@@ -273,7 +367,7 @@ def streamlit_flags(host: str, port: int) -> list[str]:
     return [f"--{name}={value}" for name, value in options.items()]
 
 
-def ui_environment(settings: Settings, corpus, model, strict) -> dict[str, str]:
+def ui_environment(settings: Settings, corpus, model, strict, llm: dict) -> dict[str, str]:
     """The environment of the Streamlit server: the flags the user passed become QA_BOT_*
     variables, which the app's `Settings()` reads."""
     env = dict(os.environ)
@@ -283,6 +377,9 @@ def ui_environment(settings: Settings, corpus, model, strict) -> dict[str, str]:
         env["QA_BOT_MODEL"] = str(Path(model).resolve()) if Path(model).exists() else model
     if strict:
         env["QA_BOT_STRICT"] = "true"
+    for name, value in llm.items():
+        if value is not None:
+            env[f"QA_BOT_{name.upper()}"] = value
     return env
 
 

@@ -1,7 +1,8 @@
 """The local language model: which GGUF to use, loading it once, and generating token by token.
 
-A model is anything with a `name`, `count_tokens` and `stream` (see `LanguageModel`): the real one
-wraps llama-cpp-python, tests use `tests/fakes.py`. Generation is greedy (temperature 0), so the same
+A model is anything with a `name`, `count_tokens` and `stream` (see `LanguageModel`): the local one
+wraps llama-cpp-python, `qa_bot/remote.py` is an OpenAI-compatible model server, tests use
+`tests/fakes.py`. Generation is greedy (temperature 0), so the same
 question gives the same answer, and every generation holds the model's lock: one llama.cpp context
 crashes when two threads decode at once (the UI serves several browser tabs).
 
@@ -229,13 +230,28 @@ def native_stderr_silenced():
         os.close(saved)
 
 
+def has_chat_template(path: Path) -> bool:
+    """Whether the GGUF carries a chat template (read from its metadata; the weights are not loaded)."""
+    from llama_cpp import Llama
+
+    check_gguf(path)
+    with native_stderr_silenced():
+        vocabulary = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    return bool(vocabulary.metadata.get("tokenizer.chat_template"))
+
+
 @cache
 def load_model(path: Path, n_threads: int, n_ctx: int, prompts_dir: Path) -> LlamaModel:
     """One loaded model per file and settings per process, shared by every caller."""
     return LlamaModel(path, n_threads, n_ctx, prompts_dir)
 
 
-def open_model(settings: Settings) -> LlamaModel:
+def open_model(settings: Settings) -> LanguageModel:
+    """The model server at `settings.llm_url` when one is set, else the local GGUF."""
+    if settings.llm_url:
+        from qa_bot.remote import open_remote_model  # here: only this backend needs the openai client
+
+        return open_remote_model(settings)
     return load_model(resolve_model_path(settings).resolve(), settings.n_threads, settings.n_ctx, settings.prompts_dir)
 
 

@@ -37,12 +37,13 @@ SETTINGS_RECORDED = (
 )
 
 
-def run_meta(settings: Settings, model_path: Path | None, corpus: Corpus, questions: QuestionSet) -> dict:
+def run_meta(settings: Settings, model: dict | None, corpus: Corpus, questions: QuestionSet) -> dict:
+    """`model`: `model_meta` of the GGUF, `server_meta` of a model server, None for retrieval only."""
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "qa_bot": version("qa-bot"),
-        "retrieval_only": model_path is None,
-        "model": model_meta(model_path) if model_path else None,
+        "retrieval_only": model is None,
+        "model": model,
         "corpus": {"folder": str(corpus.folder), "hash": corpus.content_hash, "papers": len(corpus.papers),
                    "records": corpus.record_count},
         "questions": {"file": str(questions.path), "sha256": questions.sha256, "count": len(questions.questions)},
@@ -56,6 +57,11 @@ def model_meta(path: Path) -> dict:
         for block in iter(lambda: stream.read(1 << 22), b""):
             digest.update(block)
     return {"file": path.name, "path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def server_meta(name: str, url: str) -> dict:
+    """A model server's model: its weights are not here to hash."""
+    return {"file": name, "server": url}
 
 
 def build_report(results: list[QuestionResult], meta: dict) -> dict:
@@ -134,8 +140,8 @@ def markdown_report(report: dict) -> str:
     lines = [
         "# qa-bot evaluation", "",
         f"- created: {meta['created']} · qa-bot {meta['qa_bot']}",
-        f"- model: {model['file']} (sha256 {model['sha256'][:16]}…, {model['bytes']:,} bytes)" if model
-        else "- model: none (retrieval only)",
+        "- model: none (retrieval only)" if not model else f"- model: {model['file']} (a model server)"
+        if "server" in model else f"- model: {model['file']} (sha256 {model['sha256'][:16]}…, {model['bytes']:,} bytes)",
         f"- corpus: {meta['corpus']['folder']} · {meta['corpus']['papers']} papers · hash {meta['corpus']['hash'][:16]}…",
         f"- questions: {meta['questions']['file']} · {meta['questions']['count']} · sha256 {meta['questions']['sha256'][:16]}…",
         "- settings: " + ", ".join(f"{name} {value}" for name, value in meta["settings"].items()),

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qa_bot.errors import QaBotWarning
@@ -105,6 +105,45 @@ class Settings(BaseSettings):
     min_support: float = Field(
         default=0.5, ge=0, le=1,
         description="Share of a sentence's content words its evidence must hold for the sentence to stay.",
+    )
+
+    llm_url: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="Base URL of an OpenAI-compatible model server (e.g. http://127.0.0.1:8080/v1) that writes "
+        "the answers instead of the local GGUF.",
+    )
+    llm_model: str | None = Field(
+        default=None, description="Model name to ask the model server for (default: the first it lists)."
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key for the model server; never printed, logged or exported."
+    )
+    llm_api: Literal["chat", "completions"] = Field(
+        default="chat",
+        description="chat: the chat-completions endpoint (instruct models); completions: the plain endpoint with "
+        "the base_model prompt, for a base model without a chat template.",
+    )
+    llm_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the model server to accept.")
+    llm_read_timeout: float = Field(
+        default=60.0, gt=0,
+        description="Seconds to wait for the model server's next bytes (its queue counts: keep it generous).",
+    )
+    llm_max_concurrency: int = Field(
+        default=4, ge=1, description="Requests one qa-bot process sends the model server at once; more wait here."
+    )
+    llm_max_retries: int = Field(
+        default=1, ge=0, le=5, description="Retries of a request the model server refused before it began (429, 5xx)."
+    )
+    llm_repeat_penalty: float = Field(
+        default=1.0, gt=0,
+        description="Sent as llama.cpp's repeat_penalty (its server defaults to 1.1; 1.0 is what the in-process "
+        "model uses, so answers match). Servers that do not know the field ignore it.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token that `qa-bot serve` requires of its clients (none: no check)."
+    )
+    max_request_bytes: int = Field(
+        default=65536, ge=1024, description="Largest request body `qa-bot serve` accepts (larger: HTTP 413)."
     )
 
     @field_validator("corpus", "cache_dir", "models_dir", "prompts_dir", mode="before")

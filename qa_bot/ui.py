@@ -2,9 +2,11 @@
 
 A thin layer over the library. The retriever and the model are loaded once per server
 (`st.cache_resource`) and shared by every tab; each tab keeps its own conversation in
-`st.session_state`. The model serves one generation at a time (its lock), so a question from a
-second tab waits for the first, and the page says so: each tab sees the shared model through a
-`TabModel`, which notices, at the moment the tab's answer needs the model, that another holds it. Everything that comes from the corpus or
+`st.session_state`. The local model serves one generation at a time (its lock), so a question from
+a second tab waits for the first, and the page says so: each tab sees the shared model through a
+`TabModel`, which notices, at the moment the tab's answer needs the model, that another holds it;
+with `--llm-url` a model server writes (its queue orders the tabs' questions, and the page says so
+when this process's cap is reached). Everything that comes from the corpus or
 the model is shown through `qa_bot.display`, which escapes it.
 """
 
@@ -13,7 +15,7 @@ from datetime import datetime
 from importlib import resources
 
 import streamlit as st
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from qa_bot import display
 from qa_bot.answer import Answer, Assistant
@@ -44,17 +46,19 @@ class ChatSession:
 
 
 @st.cache_resource(show_spinner="Loading the papers and the model (once for every tab)…")
-def load_pipeline(settings_json: str) -> tuple[Retriever, LanguageModel]:
-    settings = Settings.model_validate_json(settings_json)
+def load_pipeline(settings_json: str, llm_api_key: str | None) -> tuple[Retriever, LanguageModel]:
+    # The JSON masks the model server's key (it is a secret): it comes alongside.
+    key = SecretStr(llm_api_key) if llm_api_key else None
+    settings = Settings.model_validate_json(settings_json).model_copy(update={"llm_api_key": key})
     return Retriever.open(settings), open_model(settings)
 
 
 def main() -> None:
     st.set_page_config(page_title="qa-bot · ask the papers", layout="centered")
     st.html(f"<style>{resources.files('qa_bot').joinpath('data/ui.css').read_text('utf-8')}</style>")
-    settings, retriever, model = start_or_explain()
+    settings, retriever, model, model_name = start_or_explain()
     chat = session()
-    top_k, show_scores = sidebar(retriever, model, settings, chat)
+    top_k, show_scores = sidebar(retriever, model_name, settings, chat)
     st.title("Ask the papers")
     if not chat.turns:
         st.caption(
@@ -67,12 +71,15 @@ def main() -> None:
         answer_new_question(retriever, model, settings.model_copy(update={"top_k": top_k}), chat, question)
 
 
-def start_or_explain() -> tuple[Settings, Retriever, LanguageModel]:
-    """The settings and the shared pipeline; a problem the user must fix stops the page with a
+def start_or_explain() -> tuple[Settings, Retriever, LanguageModel, str]:
+    """The settings, the shared pipeline and the model's name; a problem the user must fix stops the page with a
     readable message (no model, empty corpus, a bad QA_BOT_* value)."""
     try:
         settings = Settings()
-        return (settings, *load_pipeline(settings.model_dump_json()))
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        retriever, model = load_pipeline(settings.model_dump_json(), key)
+        # Named here: a model server is asked for its model, and one that is down stops the page with its message.
+        return settings, retriever, model, model.name
     except ValidationError as exc:
         stop_with(describe_error(exc))
     except QaBotError as exc:
@@ -92,7 +99,7 @@ def session() -> ChatSession:
     return st.session_state.chat
 
 
-def sidebar(retriever: Retriever, model: LanguageModel, settings: Settings, chat: ChatSession) -> tuple[int, bool]:
+def sidebar(retriever: Retriever, model_name: str, settings: Settings, chat: ChatSession) -> tuple[int, bool]:
     """Corpus and model in use, the retrieval options, New chat and the Markdown export."""
     corpus = retriever.corpus
     with st.sidebar:
@@ -101,7 +108,7 @@ def sidebar(retriever: Retriever, model: LanguageModel, settings: Settings, chat
         st.subheader("Corpus")
         st.markdown(display.escape_markdown(corpus_summary(retriever)))
         st.subheader("Model")
-        st.markdown(display.escape_markdown(model.name))
+        st.markdown(display.escape_markdown(model_name))
         st.subheader("Options")
         top_k = st.slider("Papers to retrieve (top-k)", 1, MAX_TOP_K, min(settings.top_k, MAX_TOP_K))
         show_scores = st.toggle("Show retrieval scores")
@@ -111,7 +118,7 @@ def sidebar(retriever: Retriever, model: LanguageModel, settings: Settings, chat
         answers, now = chat.answers(), datetime.now()
         st.download_button(
             "Export chat (Markdown)",
-            data=conversation_markdown(answers, corpus.folder.name, model.name, now),
+            data=conversation_markdown(answers, corpus.folder.name, model_name, now),
             file_name=f"qa-bot-chat-{now:%Y%m%d-%H%M}.md",
             mime="text/markdown",
             width="stretch",

@@ -198,3 +198,33 @@ def test_the_waiting_notice_shows_when_the_model_is_held_by_another_tab():
         assert waited == [True] and mine.is_alive()  # told, and waiting
     mine.join(timeout=5)
     assert not mine.is_alive()
+
+
+@pytest.fixture
+def fresh_pipeline():
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def test_a_model_server_that_is_down_is_a_readable_message(fresh_pipeline, monkeypatch):
+    monkeypatch.setenv("QA_BOT_LLM_URL", "http://127.0.0.1:9/v1")  # the discard port: nothing listens
+    monkeypatch.setenv("QA_BOT_LLM_MAX_RETRIES", "0")
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert len(app.error) == 1 and "cannot reach the model server at http://127.0.0.1:9/v1" in as_rendered(app.error[0].value)
+
+
+def test_a_model_server_that_fails_mid_answer_is_a_message_in_the_page(fresh_pipeline, monkeypatch):
+    from tests.fake_server import FakeModelServer
+
+    with FakeModelServer(TINYMIM_ANSWER + " And more.", mode="die") as server:
+        monkeypatch.setenv("QA_BOT_LLM_URL", server.url)
+        monkeypatch.setenv("QA_BOT_LLM_API_KEY", "sk-secret")
+        app = ask(start(), "What accuracy does TinyMIM reach on ImageNet?")
+        assert "stopped before finishing the answer" in as_rendered(app.chat_message[1].error[0].value)
+        server.mode = "ok"
+        app = ask(app, "What accuracy does TinyMIM reach on ImageNet?")
+    assert "79.6%" in message_html(app, 3)
+    assert server.requests[-1]["authorization"] == "Bearer sk-secret"  # the masked settings JSON did not lose it
+    sidebar = as_rendered(" ".join(element.value for element in app.sidebar.markdown))
+    assert f"fake-model @ {server.url}" in sidebar and "sk-secret" not in sidebar

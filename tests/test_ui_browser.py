@@ -4,7 +4,6 @@ to artifacts/ (see the README)."""
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from qa_bot.settings import PROJECT_ROOT
 from tests.conftest import paper_with
+from tests.processes import free_port, qa_bot_server
 
 CHROMIUM = "/usr/bin/chromium"
 # No connection to the outside: without these flags Chromium keeps dialling Google's hosts.
@@ -27,18 +27,23 @@ ARTIFACTS = PROJECT_ROOT / "artifacts"
 ANSWER_TIMEOUT_MS = 120_000
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@pytest.fixture
+def chat_url():
+    yield from started_chat()
 
 
 @pytest.fixture
-def chat_url():
+def chat_url_with_model_server():
+    """The chat with its answers written by `qa-bot serve-model` (the packaged model)."""
+    with qa_bot_server("serve-model", ready_path="/v1/models", port=free_port()) as model_server:
+        yield from started_chat("--llm-url", model_server + "/v1", "--llm-api", "completions")
+
+
+def started_chat(*options: str):
     """`qa-bot ui` started as a user starts it; its printed address, once the server answers."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "qa_bot", "ui", "--port", str(port)],
+        [sys.executable, "-m", "qa_bot", "ui", "--port", str(port), *options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -128,3 +133,14 @@ def test_a_new_user_asks_in_english_and_chinese_follows_up_and_exports(chat_url,
     references = exported.split("## References")[1]
     assert tinymim.paper_id in references and mgg.paper_id in references
     (ARTIFACTS / "ui-export.md").write_text(exported, "utf-8")
+
+
+def test_the_chat_answers_through_a_model_server(chat_url_with_model_server, page, seeds_retriever):
+    tinymim = paper_with(seeds_retriever, "TinyMIM model of tiny size")
+    page.goto(chat_url_with_model_server)
+    expect(page.get_by_text("gemma-3-270m-q4_k_m.gguf @ http://127.0.0.1:")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    ask(page, "What accuracy does TinyMIM reach on ImageNet?")
+    card = page.locator("#qa-t0-c1")
+    expect(card).to_contain_text(tinymim.title.rstrip("…"))
+    expect(card.locator(".qa-evidence mark")).to_contain_text("79.6%")
+    snapshot(page, "5-model-server")
