@@ -5,8 +5,8 @@ the CLI and the UI, returning the JSON of output.py (exactly what `qa-bot ask --
 - `POST /v1/search`, `POST /v1/ask`: the contract's JSON; `ask` with `"stream": true` is server-sent
   events: `delta` events with the checked text as it is kept, then one `answer` event with the whole
   answer object (or one `error` event).
-- `POST /v1/chat/completions`: OpenAI-compatible, so existing chat clients can use qa-bot as a
-  "model". The earlier user turns are the follow-up context (replayed through retrieval only; the
+- `GET /v1/models`, `POST /v1/chat/completions`: OpenAI-compatible, so existing chat clients can
+  use qa-bot as a "model". The earlier user turns are the follow-up context (replayed through retrieval only; the
   papers an earlier reply cited are read back from its reference list); the reply is the answer with
   its `[n]` markers and a reference list; the whole answer object rides in the extra field `qa_bot`.
 
@@ -176,6 +176,11 @@ def create_app(assistant: Assistant) -> FastAPI:
         if request.stream:
             return event_stream(ask_events(stream))
         return answer_dict(finished(stream))
+
+    @app.get("/v1/models", dependencies=[Depends(authorized)])
+    def models() -> dict:
+        """The one "model" qa-bot is to an OpenAI client (chat front-ends list these to choose from)."""
+        return {"object": "list", "data": [{"id": SERVICE_MODEL, "object": "model", "created": 0, "owned_by": "qa-bot"}]}
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     def chat_completions(request: ChatRequest):

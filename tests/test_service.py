@@ -90,6 +90,10 @@ def openai_client(client: TestClient, key: str = "unused") -> openai.OpenAI:
     return openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=client, max_retries=0)
 
 
+def test_the_openai_client_lists_qa_bot_as_its_model(client):
+    assert [model.id for model in openai_client(client).models.list()] == ["qa-bot"]
+
+
 def test_chat_completions_through_the_openai_client(client, abstracts):
     completion = openai_client(client).chat.completions.create(
         model="qa-bot", messages=[{"role": "user", "content": TINYMIM_QUESTION}]
