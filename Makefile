@@ -39,7 +39,9 @@ $(LLAMA_STAMP):
 		--wheel-dir .wheels llama-cpp-python==$(LLAMA_VERSION)
 	touch $(LLAMA_STAMP)
 
+# The venv is made here too: a clone given a built .wheels/ skips the target that made it.
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --force-reinstall --no-deps .wheels/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/qa-bot models
