@@ -1,8 +1,9 @@
 """Answer speed and quality of a model, next to raw llama-cpp-python on the same prompts.
 
 For every question of qa_bot/data/questions.jsonl that stands alone (no follow-ups):
-  pipeline: time to first model token, total time, generated tokens per second; which path the
-            answer took (generated / extractive / abstained); whether every required fact appears.
+  pipeline: time to first model token, total time, generated tokens per second (answers the model
+            wrote); which path the answer took (generated / extractive / listed / abstained);
+            whether every required fact appears.
   raw:      the same messages through the model's own stream, no retrieval and no check, to show
             what the pipeline adds.
 Prints a Markdown table for the README. Run (2 threads, the machine's cores):
@@ -43,7 +44,8 @@ def main() -> None:
     for question in questions:
         answer = assistant.answer(question.question)
         rows.append((question, answer))
-    answered = [(q, a) for q, a in rows if not a.abstained]
+    # Answers the model wrote (a list of papers or a decline never calls it).
+    answered = [(q, a) for q, a in rows if a.timings.first_token_ms is not None]
     raw = [timed_raw(model, assistant.prompt_messages(a), settings.max_answer_tokens) for _, a in answered]
 
     first = [a.timings.first_token_ms for _, a in answered]
@@ -67,7 +69,7 @@ def main() -> None:
     print(f"\npipeline time over raw generation time, summed: {overhead:+.1%}")
     paths = [a.path for _, a in answerable]
     print(f"answerable: {len(answerable)}; generated {paths.count('generated')}, extractive {paths.count('extractive')}, "
-          f"abstained {paths.count('abstained')}")
+          f"listed {paths.count('listed')}, abstained {paths.count('abstained')}")
     print(f"required facts all present: {sum(q.facts_present(a.text) for q, a in answerable) / len(answerable):.2f}")
     print(f"unanswerable declined: {sum(a.abstained for _, a in unanswerable)}/{len(unanswerable)}")
 
