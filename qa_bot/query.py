@@ -129,9 +129,6 @@ class Query:
     names: tuple[str, ...]  # methods, models, datasets the question names ("MGTAB", "Mamba", "GPT-4")
     parts: tuple[Part, ...]  # what it asks, one part per thing asked (one for most questions)
 
-    @property
-    def wants_number(self) -> bool:
-        return self.asks == "number"
 
 
 def analyse(question: str) -> Query:

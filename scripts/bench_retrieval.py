@@ -21,7 +21,7 @@ import rank_bm25
 
 from qa_bot.bilingual import document_terms, query_terms
 from qa_bot.corpus import load_corpus
-from qa_bot.index import build_index, load_or_build
+from qa_bot.index import load_or_build
 from qa_bot.retrieve import Retriever
 from qa_bot.settings import PROJECT_ROOT, Settings
 

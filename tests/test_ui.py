@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from qa_bot import llm
 from qa_bot.answer import ABSTENTION
 from qa_bot.export import conversation_markdown
-from tests.conftest import SEEDS, paper_with, write_corpus
+from tests.conftest import paper_with, write_corpus
 from tests.fakes import FakeModel
 
 APP = Path(__file__).resolve().parent.parent / "qa_bot" / "ui.py"

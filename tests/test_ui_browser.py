@@ -2,8 +2,6 @@
 bundled corpus, driven in Debian's headless Chromium by Playwright. Screenshots of each state go
 to artifacts/ (see the README)."""
 
-import json
-import shutil
 import subprocess
 import sys
 import time
