@@ -21,6 +21,7 @@ from qa_bot.answer import Answer, Assistant, require_question
 from qa_bot.conversation import Conversation
 from qa_bot.corpus import CorpusIssue, places
 from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
+from qa_bot.export import cited_papers, references_bibtex
 from qa_bot.hygiene import is_blank, normalize_question
 from qa_bot.llm import PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
 from qa_bot.output import answer_json, search_json, to_json
@@ -118,16 +119,22 @@ def search(query, top_k, as_json, corpus, strict):
 @click.argument("question")
 @click.option("-k", "top_k", type=click.IntRange(1, 1000), default=None, help="How many papers to retrieve (default 5).")
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON instead of streaming text.")
+@click.option("--bibtex", is_flag=True, help="Print only the cited papers, as BibTeX (for a reference manager).")
 @corpus_option
 @model_option
 @llm_options
 @strict_option
-def ask(question, top_k, as_json, corpus, model, strict, **llm):
+def ask(question, top_k, as_json, bibtex, corpus, model, strict, **llm):
     """Answer QUESTION from the papers, citing them, with a local model (or a model server)."""
+    if as_json and bibtex:
+        raise click.UsageError("--json and --bibtex each choose the output: pass one of them")
     settings = make_settings(corpus=corpus, top_k=top_k, model=model, strict=strict, **llm)
     require_question(question)
     assistant = open_assistant(settings)
-    answer_once(assistant, question, None, as_json)
+    if bibtex:
+        print_cited_bibtex(assistant, question)
+    else:
+        answer_once(assistant, question, None, as_json)
 
 
 @cli.command()
@@ -403,6 +410,18 @@ def answer_once(assistant: Assistant, question: str, conversation: Conversation 
         if not as_json:
             click.echo(piece, nl=False)
     click.echo(answer_json(stream.answer) if as_json else "\n" + format_sources(stream.answer))
+
+
+def print_cited_bibtex(assistant: Assistant, question: str) -> None:
+    """The answer's cited papers as BibTeX on stdout; a warning when it cites none."""
+    stream = assistant.ask(question, None)
+    for _ in stream:
+        pass  # the BibTeX needs the checked answer, not its text
+    papers = cited_papers([stream.answer])
+    if papers:
+        click.echo(references_bibtex(papers), nl=False)
+    else:
+        click.echo("qa-bot: warning: the answer cites no paper, so there is no BibTeX to print", err=True)
 
 
 def read_queries(prompt: str = "search> ", hint: str = "Type a query and press Enter; an empty line or Ctrl-D quits."):

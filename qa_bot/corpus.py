@@ -1,19 +1,20 @@
 """Load a folder of abstracts into deduplicated papers with stable ids and every location.
 
-Formats (see shared/CONTRACT.md): seed `.txt` files, one abstract per non-empty line, with
-`translated by ...` marker lines ignored; and `.jsonl` files, one object per line with at least
-`abstract` (`id`, `title`, `url` optional). Files are found recursively and read in path order.
+Formats (see shared/CONTRACT.md and `qa_bot.readers`, one reader each): seed `.txt` files, `.jsonl`,
+BibTeX `.bib`, `.ris`, CSL-JSON `.json`, `.csv` and `.tsv`. Files are found recursively and read in
+path order; the records of every format become papers here, with the metadata their records have
+(title, authors, year, venue, DOI, URL) and a derived title (`qa_bot.titles`) when none has a title.
 
 A file that is not UTF-8 is skipped whole, because decoding only its valid lines would load a
-misleading part of it; a malformed line is skipped alone (any line the JSON parser cannot take,
-nesting too deep included, and, in both formats, a line holding a control character:
+misleading part of it; a malformed record is skipped alone (a line the JSON parser cannot take, a
+broken BibTeX or RIS entry, and, in every format, a record holding a control character:
 `qa_bot.hygiene.corpus_control_character`); a file or subfolder that cannot be read is skipped.
-Each is reported as a `CorpusIssue` naming file and line, or raised at once in strict mode. Not handled: other encodings, and
-near-duplicate abstracts (only texts equal up to white space are merged).
+Each is reported as a `CorpusIssue` naming file and line, or raised at once in strict mode; records
+without an abstract are counted in one note per file, which strict mode lets pass. Not handled:
+other encodings, and near-duplicate abstracts (only texts equal up to white space are merged).
 """
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,20 +23,14 @@ from pathlib import Path
 from qa_bot.cache import FORMAT as CACHE_FORMAT
 from qa_bot.cache import load_checked, save_checked
 from qa_bot.errors import CorpusError
-from qa_bot.hygiene import corpus_control_character, looks_like_instruction, plain_text, printable_name
+from qa_bot.hygiene import looks_like_instruction, printable_name
+from qa_bot.readers import READERS, CorpusIssue, Location, Record
 from qa_bot.titles import TITLES_VERSION, derive_titles
 
-MARKER_LINE = re.compile(r"^translated by\b", re.IGNORECASE)
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 LATIN_RUN = re.compile(r"[A-Za-z]+")
-SUFFIXES = (".txt", ".jsonl")
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    file: str
-    line: int
-
+SUFFIXES = tuple(READERS)
+KNOWN_FORMATS = ", ".join(SUFFIXES)
 
 def places(locations: list[Location]) -> str:
     """"a.txt:3, b.txt:7": where a paper's abstract stands, as the user can look it up."""
@@ -51,16 +46,10 @@ class Paper:
     locations: list[Location] = field(default_factory=list)
     url: str | None = None
     given_title: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CorpusIssue:
-    file: str
-    line: int | None  # None: the whole file or folder
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}" if self.line is not None else f"{self.file}: {self.message}"
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+    venue: str | None = None
+    doi: str | None = None
 
 
 @dataclass(slots=True)
@@ -80,14 +69,6 @@ class Corpus:
 
     def paper(self, paper_id: str) -> Paper:
         return self.papers[self.positions[paper_id]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Record:
-    text: str
-    location: Location
-    title: str | None = None
-    url: str | None = None
 
 
 def normalize_text(text: str) -> str:
@@ -115,7 +96,7 @@ def load_corpus(folder: Path, strict: bool = False, cache_dir: Path | None = Non
     folder = Path(folder)
     files, issues = corpus_files(folder)
     digest = hashlib.sha256()
-    records: list[_Record] = []
+    records: list[Record] = []
     for path in files:
         name = printable_name(path.relative_to(folder).as_posix())
         try:
@@ -128,10 +109,11 @@ def load_corpus(folder: Path, strict: bool = False, cache_dir: Path | None = Non
         file_records, file_issues = parse_file(name, raw)
         records.extend(file_records)
         issues.extend(file_issues)
-    if strict and issues:
-        raise CorpusError(f"{issues[0]} (strict mode; fix the line or drop --strict)")
+    malformed = [issue for issue in issues if issue.malformed]
+    if strict and malformed:
+        raise CorpusError(f"{malformed[0]} (strict mode; fix the line or drop --strict)")
     if not records:
-        raise CorpusError(f"no abstracts found in {folder}: it needs .txt or .jsonl files with one abstract per line")
+        raise CorpusError(f"no abstracts found in {folder}: it needs corpus files ({KNOWN_FORMATS}) whose records have abstracts")
     papers = merge_records(records)
     content_hash = digest.hexdigest()
     for paper, title in zip(papers, titles_for(papers, content_hash, cache_dir)):
@@ -183,71 +165,26 @@ def corpus_files(folder: Path) -> tuple[list[Path], list[CorpusIssue]]:
         Path(root) / name
         for root, _, names in os.walk(folder, onerror=unreadable)
         for name in names
-        if Path(name).suffix in SUFFIXES and (Path(root) / name).is_file()
+        if Path(name).suffix.lower() in SUFFIXES and (Path(root) / name).is_file()
     )
     if not files:
-        raise CorpusError(f"no .txt or .jsonl files in {folder}")
+        raise CorpusError(f"no corpus files ({KNOWN_FORMATS}) in {folder}")
     return files, issues
 
 
-def parse_file(name: str, raw: bytes) -> tuple[list[_Record], list[CorpusIssue]]:
-    lines = raw.removeprefix(b"\xef\xbb\xbf").split(b"\n")
-    decoded: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            decoded.append(line.decode("utf-8").rstrip("\r"))
-        except UnicodeDecodeError:
-            return [], [CorpusIssue(name, number, "not valid UTF-8; the whole file was skipped")]
-    parse_line = _parse_jsonl_line if name.endswith(".jsonl") else _parse_txt_line
-    records, issues = [], []
-    for number, text in enumerate(decoded, start=1):
-        if not text.strip():
-            continue
-        location = Location(name, number)
-        try:
-            record = parse_line(text, location)
-        except ValueError as exc:
-            issues.append(CorpusIssue(name, number, str(exc)))
-            continue
-        if record is not None:
-            records.append(record)
-    return records, issues
-
-
-def _parse_txt_line(text: str, location: Location) -> _Record | None:
-    if MARKER_LINE.match(text.strip()):
-        return None
-    _require_no_control_character(text)
-    return _Record(text.strip(), location)
-
-
-def _require_no_control_character(text: str) -> None:
-    """The one rule for `.txt` and `.jsonl` text: a control character rejects the line."""
-    if found := corpus_control_character(text):
-        raise ValueError(f"control character {found} in the line; skipped")
-
-
-def _parse_jsonl_line(text: str, location: Location) -> _Record:
+def parse_file(name: str, raw: bytes) -> tuple[list[Record], list[CorpusIssue]]:
+    """The file's records by the reader of its suffix (`qa_bot.readers`), once it decodes as UTF-8."""
+    text = raw.removeprefix(b"\xef\xbb\xbf")
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg}); skipped") from exc
-    except RecursionError:
-        raise ValueError("JSON nested too deeply; skipped") from None
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object; skipped")
-    abstract = obj.get("abstract")
-    if not isinstance(abstract, str) or not abstract.strip():
-        raise ValueError('no "abstract" text; skipped')
-    for key in ("title", "url"):
-        if obj.get(key) is not None and not isinstance(obj[key], str):
-            raise ValueError(f'"{key}" must be a string; skipped')
-    for value in (abstract, obj.get("title"), obj.get("url")):
-        _require_no_control_character(value or "")
-    return _Record(abstract.strip(), location, plain_text(obj.get("title") or "") or None, obj.get("url") or None)
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = text.count(b"\n", 0, exc.start) + 1
+        return [], [CorpusIssue(name, line, "not valid UTF-8; the whole file was skipped")]
+    reading = READERS[Path(name).suffix.lower()](name, decoded.replace("\r\n", "\n"))
+    return reading.records, reading.issues
 
 
-def merge_records(records: list[_Record]) -> list[Paper]:
+def merge_records(records: list[Record]) -> list[Paper]:
     """One paper per distinct abstract, in order of first appearance, with all its locations."""
     papers: dict[str, Paper] = {}
     for record in records:
@@ -257,6 +194,15 @@ def merge_records(records: list[_Record]) -> list[Paper]:
             paper = Paper(paper_id, record.text, detect_language(record.text))
             papers[paper_id] = paper
         paper.locations.append(record.location)
-        paper.given_title = paper.given_title or record.title
-        paper.url = paper.url or record.url
+        take_metadata(paper, record)
     return list(papers.values())
+
+
+def take_metadata(paper: Paper, record: Record) -> None:
+    """What the record knows and the paper does not yet: the first record that has a field gives it."""
+    paper.given_title = paper.given_title or record.title
+    paper.authors = paper.authors or record.authors
+    paper.year = paper.year or record.year
+    paper.venue = paper.venue or record.venue
+    paper.doi = paper.doi or record.doi
+    paper.url = paper.url or record.url

@@ -9,6 +9,7 @@ card, the cards, highlighted evidence.
 
 import re
 from html import escape
+from urllib.parse import quote
 
 from qa_bot.answer import Answer, Citation
 from qa_bot.cite import MARKER
@@ -23,6 +24,8 @@ LANGUAGE_LABELS = {"en": "English", "zh": "Chinese"}
 CLOSEST_SHOWN = 3
 CONTEXT_CHARS = 160  # abstract text shown on each side of the evidence before the card is expanded
 HINT_CHARS = 240  # evidence shown when the pointer rests on a marker
+AUTHORS_SHOWN = 3  # then "et al."
+WEB_LINK = re.compile(r"^https?://[^\s\"'<>]+$", re.IGNORECASE)
 
 
 def escape_markdown(text: str, characters: re.Pattern = MARKDOWN_PUNCTUATION) -> str:
@@ -103,7 +106,8 @@ def source_card_html(citation: Citation, question_lang: str, turn: int, hit: Hit
     return (
         f'<div class="qa-card" id="{anchor(turn, citation.marker)}">'
         f'<div class="qa-card-title"><span class="qa-badge">[{citation.marker}]</span> {escape(paper.title)}</div>'
-        f'<div class="qa-meta">{" · ".join(meta)}</div>'
+        + bibliographic_html(paper)
+        + f'<div class="qa-meta">{" · ".join(meta)}</div>'
         + (f'<div class="qa-note">{escape(note)}</div>' if note else "")
         + f'<blockquote class="qa-evidence" lang="{paper.lang}">'
         f'{highlighted(paper.text, citation.evidence, CONTEXT_CHARS, citation.answer_spans)}</blockquote>'
@@ -111,6 +115,24 @@ def source_card_html(citation: Citation, question_lang: str, turn: int, hit: Hit
         f'<p lang="{paper.lang}">{highlighted(paper.text, citation.evidence, spans=citation.answer_spans)}</p></details>'
         "</div>"
     )
+
+
+def bibliographic_html(paper: Paper) -> str:
+    """Authors, year, venue and a link to the paper, as far as its record has them ("" if nothing)."""
+    authors = list(paper.authors[:AUTHORS_SHOWN]) + (["et al."] if len(paper.authors) > AUTHORS_SHOWN else [])
+    parts = [escape(text) for text in (", ".join(authors), str(paper.year or ""), paper.venue or "") if text]
+    if link := paper_link(paper):
+        parts.append(f'<a class="qa-link" href="{escape(link, quote=True)}" target="_blank" rel="noopener">'
+                     f'{escape("doi:" + paper.doi if paper.doi else link)}</a>')
+    return f'<div class="qa-biblio">{" · ".join(parts)}</div>' if parts else ""
+
+
+def paper_link(paper: Paper) -> str | None:
+    """https://doi.org/<DOI> when the paper has a DOI, else its URL if it is a web address (never a
+    javascript: or data: one), else None."""
+    if paper.doi:
+        return "https://doi.org/" + quote(paper.doi, safe="/:;()._-")
+    return paper.url if paper.url and WEB_LINK.match(paper.url) else None
 
 
 def highlighted(text: str, evidence: str, context: int | None = None, spans: tuple[str, ...] = ()) -> str:

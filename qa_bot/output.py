@@ -4,7 +4,7 @@ front end: the CLI prints them, an HTTP service returns them."""
 import json
 
 from qa_bot.answer import Answer
-from qa_bot.corpus import Location
+from qa_bot.corpus import Location, Paper
 from qa_bot.hygiene import shown_answer
 from qa_bot.retrieve import SearchResult
 
@@ -15,7 +15,14 @@ def to_json(value: dict) -> str:
 
 
 def locations_json(locations: list[Location]) -> list[dict]:
-    return [{"file": loc.file, "line": loc.line} for loc in locations]
+    """File and line; and a BibTeX entry's key where there is one."""
+    return [{"file": loc.file, "line": loc.line, **({"key": loc.key} if loc.key else {})} for loc in locations]
+
+
+def metadata_json(paper: Paper) -> dict:
+    """The record's metadata, null when it has none (shared/CONTRACT.md, additions)."""
+    return {"authors": list(paper.authors) or None, "year": paper.year, "venue": paper.venue, "doi": paper.doi,
+            "url": paper.url}
 
 
 def answer_dict(answer: Answer) -> dict:
@@ -35,6 +42,7 @@ def answer_dict(answer: Answer) -> dict:
                 "lang": c.paper.lang,
                 "locations": locations_json(c.paper.locations),
                 "evidence": c.evidence,
+                **metadata_json(c.paper),
             }
             for c in answer.citations
         ],
@@ -45,6 +53,7 @@ def answer_dict(answer: Answer) -> dict:
                 "title": hit.paper.title,
                 "score": round(hit.score, 4),
                 "locations": locations_json(hit.paper.locations),
+                **metadata_json(hit.paper),
             }
             for hit in answer.hits
         ],
@@ -72,6 +81,7 @@ def search_dict(result: SearchResult) -> dict:
                 "score": round(hit.score, 4),
                 "locations": locations_json(hit.paper.locations),
                 "snippet": hit.snippet,
+                **metadata_json(hit.paper),
             }
             for hit in result.hits
         ],

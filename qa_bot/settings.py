@@ -43,7 +43,7 @@ class Settings(BaseSettings):
 
     corpus: Path = Field(
         default=PROJECT_ROOT / "seeds",
-        description="Folder of seed-format .txt and/or .jsonl files (searched recursively).",
+        description="Folder of corpus files: .txt, .jsonl, .bib, .ris, CSL-JSON .json, .csv, .tsv (searched recursively).",
     )
     strict: bool = Field(
         default=False,

@@ -21,7 +21,7 @@ from qa_bot import display
 from qa_bot.answer import Answer, Assistant
 from qa_bot.conversation import Conversation
 from qa_bot.errors import QaBotError
-from qa_bot.export import conversation_markdown
+from qa_bot.export import cited_papers, conversation_markdown, references_bibtex
 from qa_bot.llm import LanguageModel, open_model
 from qa_bot.retrieve import Retriever
 from qa_bot.settings import Settings, describe_error
@@ -100,7 +100,8 @@ def session() -> ChatSession:
 
 
 def sidebar(retriever: Retriever, model_name: str, settings: Settings, chat: ChatSession) -> tuple[int, bool]:
-    """Corpus and model in use, the retrieval options, New chat and the Markdown export."""
+    """Corpus and model in use, the retrieval options, New chat, the Markdown export and the
+    cited papers as BibTeX."""
     corpus = retriever.corpus
     with st.sidebar:
         st.header("qa-bot")
@@ -123,6 +124,15 @@ def sidebar(retriever: Retriever, model_name: str, settings: Settings, chat: Cha
             mime="text/markdown",
             width="stretch",
             disabled=not answers,
+        )
+        cited = cited_papers(answers)
+        st.download_button(
+            "Export references (BibTeX)",
+            data=references_bibtex(cited),
+            file_name=f"qa-bot-references-{now:%Y%m%d-%H%M}.bib",
+            mime="application/x-bibtex",
+            width="stretch",
+            disabled=not cited,
         )
     return top_k, show_scores
 

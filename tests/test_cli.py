@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from tests.conftest import SEEDS, write_corpus
+from tests.contract import METADATA
 
 
 def qa_bot(*args, stdin=None):
@@ -22,7 +23,7 @@ def test_search_json_follows_the_contract():
     assert result["query"] == "DOORPING backdoor"
     assert 1 <= len(result["results"]) <= 5
     first = result["results"][0]
-    assert set(first) == {"rank", "paper_id", "title", "lang", "score", "locations", "snippet"}
+    assert set(first) == {"rank", "paper_id", "title", "lang", "score", "locations", "snippet", *METADATA}
     assert first["rank"] == 1 and first["lang"] == "en" and first["title"].startswith("DOORPING")
     assert len(first["locations"]) == 5
     for location in first["locations"]:
@@ -88,3 +89,9 @@ def test_corpus_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("QA_BOT_CORPUS", str(folder))
     result = json.loads(qa_bot("search", "--json", "quantum").stdout)
     assert result["results"][0]["locations"] == [{"file": "x.jsonl", "line": 1}]
+
+
+def test_ask_takes_json_or_bibtex_not_both():
+    run = qa_bot("ask", "--json", "--bibtex", "What is DOORPING?")
+    assert run.returncode == 2
+    assert "--json and --bibtex" in run.stderr and "Traceback" not in run.stderr

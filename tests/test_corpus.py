@@ -87,8 +87,9 @@ def test_malformed_lines_are_reported_and_skipped(tmp_path):
     })
     corpus = load_corpus(folder)
     assert [p.text for p in corpus.papers] == ["Fine.", "A good abstract."]
-    assert [(i.file, i.line) for i in corpus.issues] == [("bad.jsonl", 2), ("bad.jsonl", 3), ("bad.jsonl", 4)]
+    assert [(i.file, i.line) for i in corpus.issues] == [("bad.jsonl", 2), ("bad.jsonl", 4), ("bad.jsonl", None)]
     assert "not valid JSON" in str(corpus.issues[0])
+    assert str(corpus.issues[2]) == "bad.jsonl: 1 record without an abstract skipped (the first at line 3)"
 
 
 def test_a_file_that_is_not_utf8_is_skipped_with_its_line(tmp_path):
@@ -109,7 +110,7 @@ def test_strict_mode_fails_on_the_first_problem(tmp_path):
 
 
 @pytest.mark.parametrize("files, message", [
-    ({}, "no .txt or .jsonl files"),
+    ({}, "no corpus files"),
     ({"a.txt": "translated by 谷歌翻译\n\n"}, "no abstracts found"),
 ])
 def test_empty_corpus_is_an_error(tmp_path, files, message):

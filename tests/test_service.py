@@ -15,7 +15,7 @@ from qa_bot.remote import RemoteModel
 from qa_bot.service import create_app
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
-from tests.contract import assert_contract
+from tests.contract import METADATA, assert_contract
 from tests.fake_server import FakeModelServer
 from tests.fakes import FakeModel
 
@@ -55,7 +55,7 @@ def test_healthz_says_what_is_served(client):
 def test_search_returns_the_contract_json(client):
     result = client.post("/v1/search", json={"query": "graph neural networks", "k": 2}).json()
     assert result["query"] == "graph neural networks" and [hit["rank"] for hit in result["results"]] == [1, 2]
-    assert set(result["results"][0]) == {"rank", "paper_id", "title", "lang", "score", "locations", "snippet"}
+    assert set(result["results"][0]) == {"rank", "paper_id", "title", "lang", "score", "locations", "snippet", *METADATA}
 
 
 def test_ask_returns_what_ask_json_prints(seeds_retriever, client, abstracts):

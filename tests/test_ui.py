@@ -98,9 +98,11 @@ def test_an_out_of_corpus_question_is_declined_and_shows_the_closest_papers(fake
 def test_the_export_holds_the_conversation_and_its_references(fake_model, seeds_retriever):
     fake_model(TINYMIM_ANSWER)
     app = start()
-    assert app.get("download_button")[0].proto.disabled, "nothing to export yet"
+    assert all(button.proto.disabled for button in app.get("download_button")), "nothing to export yet"
     app = ask(app, "What accuracy does TinyMIM reach on ImageNet?")
-    assert not app.get("download_button")[0].proto.disabled
+    markdown_button, bibtex_button = app.get("download_button")
+    assert bibtex_button.proto.label == "Export references (BibTeX)"
+    assert not markdown_button.proto.disabled and not bibtex_button.proto.disabled
     chat = app.session_state["chat"]
     markdown = conversation_markdown(chat.answers(), "seeds", "fake.gguf", datetime.now())
     assert "## 1. What accuracy does TinyMIM reach on ImageNet?" in markdown
@@ -158,7 +160,7 @@ def test_markup_in_the_corpus_the_model_and_the_question_is_shown_as_text(fake_m
     "variable, value, expected",
     [
         ("QA_BOT_MODEL", "/nowhere/model.gguf", "model file not found"),
-        ("QA_BOT_CORPUS", "EMPTY", "no .txt or .jsonl files"),
+        ("QA_BOT_CORPUS", "EMPTY", "no corpus files"),
         ("QA_BOT_TOP_K", "zero", "invalid setting top_k"),
     ],
 )

@@ -1,0 +1,222 @@
+"""The export formats (tests/data/exports: BibTeX, RIS, CSL-JSON, CSV, arXiv/OpenAlex JSONL, and
+broken ones), the metadata they carry into the JSON contract, the source cards and the exports."""
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import bibtexparser
+import pytest
+from bibtexparser.middlewares import LatexDecodingMiddleware
+
+from qa_bot.answer import Assistant
+from qa_bot.cli import print_cited_bibtex
+from qa_bot.corpus import Paper, load_corpus
+from qa_bot.display import bibliographic_html, source_card_html
+from qa_bot.errors import CorpusError
+from qa_bot.export import cited_papers, conversation_markdown, references_bibtex
+from qa_bot.output import answer_json, search_json
+from qa_bot.readers import Location, read_bib, read_csv
+from qa_bot.retrieve import Retriever
+from qa_bot.settings import Settings
+from tests.conftest import write_corpus
+from tests.contract import assert_contract, assert_metadata
+from tests.fakes import FakeModel
+
+EXPORTS = Path(__file__).parent / "data" / "exports"
+SPARSE = "block-sparse attention pattern aligned with the section headings"
+MUELLER = "two-level scheme halves cross-partition traffic"
+MUELLER_QUESTION = "How much does the two-level partitioning scheme cut cross-partition traffic on sparse social graphs?"
+MUELLER_ANSWER = "A two-level scheme halves cross-partition traffic on sparse social graphs [1]."
+
+
+@pytest.fixture(scope="module")
+def exports():
+    return load_corpus(EXPORTS)
+
+
+@pytest.fixture(scope="module")
+def exports_retriever(tmp_path_factory):
+    return Retriever.open(Settings(corpus=EXPORTS, cache_dir=tmp_path_factory.mktemp("exports-cache")))
+
+
+def paper(corpus, words: str) -> Paper:
+    return next(p for p in corpus.papers if words in p.text)
+
+
+def test_every_broken_record_is_a_warning_naming_file_and_line_and_the_rest_loads(exports):
+    assert [str(issue) for issue in exports.issues] == [
+        "arxiv.jsonl:3: not valid JSON (Unterminated string starting at); skipped",
+        "broken.bib:9: malformed BibTeX entry (Unexpected block start: `@article`. Was still looking for "
+        "field-value closing `}`); skipped",
+        "broken.json:3: not valid JSON (Invalid control character at); the rest of the file was skipped",
+        "latin1.csv:2: not valid UTF-8; the whole file was skipped",
+        "mendeley.ris: 1 record without an abstract skipped (the first at line 21)",
+        "scholar.csv: 1 record without an abstract skipped (the first at line 5)",
+        "zotero.bib: 1 record without an abstract skipped (the first at line 24)",
+    ]
+    assert len(exports.papers) == 11
+    # The good entries on both sides of the broken ones are kept.
+    assert {loc.key for p in exports.papers for loc in p.locations if loc.file == "broken.bib"} == {
+        "ito2019quant", "silva2023soil"}
+    assert any(loc.file == "broken.json" for p in exports.papers for loc in p.locations)
+
+
+def test_bibtex_latex_accents_and_braces_become_plain_text():
+    reading = read_bib("zotero.bib", (EXPORTS / "zotero.bib").read_text("utf-8"))
+    first = reading.records[0]
+    assert first.title == "GNNs on Sparse Graphs: Müller's Partitioning Revisited"
+    assert first.authors == ("Jörg Müller", "Aiko Nakamura", "Benoît François")
+    assert (first.year, first.venue, first.doi) == (2021, "Journal of Graph Computing", "10.5555/jgc.2021.0142")
+    assert first.location == Location("zotero.bib", 3, "mueller2021graphs")
+    assert "keeps 96% of the dense model" in reading.records[1].text
+
+
+def test_the_same_abstract_in_several_formats_is_one_paper_with_every_location(exports):
+    sparse = paper(exports, SPARSE)
+    assert [(loc.file, loc.line, loc.key) for loc in sparse.locations] == [
+        ("zotero.bib", 15, "chen2022sparse"), ("zotero.json", 2, None)]
+    mueller = paper(exports, MUELLER)
+    assert [(loc.file, loc.line) for loc in mueller.locations] == [("mendeley.ris", 1), ("zotero.bib", 3)]
+
+
+def test_each_format_gives_its_metadata(exports):
+    ris = paper(exports, "renewable power")
+    assert (ris.title, ris.authors, ris.year) == ("Energy-aware scheduling of batch inference jobs",
+                                                  ("Samir Haddad", "Ewa Kowalski"), 2024)
+    assert (ris.venue, ris.url) == ("International Conference on Green Computing", "https://example.org/haddad2024")
+    csl = paper(exports, "Tide gauges")
+    assert csl.title == "Tide-gauge records reveal accelerating coastal subsidence"  # markup removed
+    assert (csl.authors, csl.year) == (("Chidi Okoye", "Delta Monitoring Consortium"), 2020)
+    arxiv = paper(exports, "shuffled")
+    assert (arxiv.authors, arxiv.year, arxiv.url) == (("Marco Rossi", "Claire Dubois"), 2024,
+                                                      "https://arxiv.org/abs/2403.01234")
+    openalex = paper(exports, "stale")
+    assert (openalex.doi, openalex.venue, openalex.year) == ("10.5555/fl.2022.3", "Distributed AI Letters", 2022)
+
+
+def test_csv_with_a_bom_and_a_quoted_newline():
+    reading = read_csv("scholar.csv", (EXPORTS / "scholar.csv").read_bytes().decode("utf-8-sig"))
+    first, second = reading.records
+    assert first.title == "Learned Index Structures for Time Series"
+    assert first.text.startswith("Time-series databases answer range queries over billions of points.\nWe replace")
+    assert (first.authors, first.year, first.doi, first.venue) == (("L Garcia", "R Patel"), 2021, "10.5555/ts.2021.9",
+                                                                   "Data Systems Review")
+    assert (first.location.line, second.location.line) == (2, 4)
+    assert second.authors == ("M Ivanova",) and second.doi is None
+
+
+def test_a_given_title_wins_and_a_paper_without_one_gets_a_derived_title(tmp_path):
+    folder = write_corpus(tmp_path / "c", {"refs.tsv": "ABSTRACT\tTitle\nWe propose FLUX, a fast solver. FLUX is fast.\t\n"})
+    assert load_corpus(folder).papers[0].title.startswith("FLUX")
+    assert paper(load_corpus(EXPORTS), "wake-word").title == "Low-Power Wake Words"
+
+
+def test_strict_mode_fails_on_malformed_input_but_not_on_records_without_an_abstract(tmp_path):
+    with pytest.raises(CorpusError, match=r"arxiv.jsonl:3: not valid JSON"):
+        load_corpus(EXPORTS, strict=True)
+    folder = write_corpus(tmp_path / "c", {"a.bib": (EXPORTS / "zotero.bib").read_text("utf-8")})
+    assert len(load_corpus(folder, strict=True).papers) == 2
+
+
+def test_a_control_character_in_any_field_rejects_the_record(tmp_path):
+    folder = write_corpus(tmp_path / "c", {
+        "ok.txt": "A good abstract.\n",
+        "bad.bib": "@article{k,\n  title = {Evil \x1b[2J title},\n  abstract = {Fine text.}\n}\n",
+    })
+    corpus = load_corpus(folder)
+    assert [p.text for p in corpus.papers] == ["A good abstract."]
+    assert [str(issue) for issue in corpus.issues] == ["bad.bib:1: control character U+001B in the record; skipped"]
+
+
+def test_search_json_carries_the_metadata(exports_retriever):
+    result = json.loads(search_json(exports_retriever.search("sparse attention clinical notes", 3)))
+    first = result["results"][0]
+    assert_metadata(first)
+    assert (first["authors"], first["year"], first["doi"]) == (["Wei Chen", "Ngozi Okafor"], 2022, None)
+    assert first["url"] == "https://example.org/papers/chen2022sparse.pdf"
+    assert first["locations"][0] == {"file": "zotero.bib", "line": 15, "key": "chen2022sparse"}
+    assert first["locations"][1] == {"file": "zotero.json", "line": 2}
+
+
+def test_ask_json_carries_the_metadata_in_sources_and_citations(exports_retriever, tmp_path):
+    contract = json.loads(answer_json(ask_exports(exports_retriever, tmp_path)))
+    assert_contract(contract, {p.paper_id: p.text for p in exports_retriever.corpus.papers})
+    citation = contract["citations"][0]
+    assert (citation["authors"], citation["year"], citation["venue"], citation["doi"]) == (
+        ["Jörg Müller", "Aiko Nakamura"], 2021, "Journal of Graph Computing", "10.5555/jgc.2021.0142")
+    assert citation["url"] is None
+
+
+HOSTILE_PAPER = Paper("p1", "Some abstract.", "en", "T", [Location("x.bib", 1, "k")], authors=(
+    '<script>alert(1)</script>', "B & C", "D", "E"), year=2020, venue='"><img src=x onerror=alert(1)>')
+
+
+def test_the_card_shows_metadata_escaped_with_a_safe_link():
+    html = bibliographic_html(Paper(**{**slots(HOSTILE_PAPER), "doi": '10.1/x"onmouseover=alert(1)'}))
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;, B &amp; C, D, et al. · 2020 · &quot;&gt;&lt;img" in html
+    assert ('<a class="qa-link" href="https://doi.org/10.1/x%22onmouseover%3Dalert(1)" target="_blank" '
+            'rel="noopener">doi:10.1/x&quot;onmouseover=alert(1)</a>') in html
+
+
+@pytest.mark.parametrize("url, linked", [
+    ("https://example.org/a?b=1&c=2", True), ("http://example.org", True),
+    ("javascript:alert(1)", False), ("data:text/html,<b>x</b>", False), ("https://x.org/\" onclick=1", False),
+])
+def test_only_web_addresses_become_links(url, linked):
+    html = bibliographic_html(Paper(**{**slots(HOSTILE_PAPER), "url": url}))
+    assert ('target="_blank" rel="noopener"' in html) == linked
+    assert "javascript" not in html and "data:" not in html and "onclick" not in html
+
+
+def test_a_source_card_holds_the_metadata(exports_retriever, tmp_path):
+    answer = ask_exports(exports_retriever, tmp_path)
+    card = source_card_html(answer.citations[0], "en", 1, None)
+    assert 'href="https://doi.org/10.5555/jgc.2021.0142" target="_blank" rel="noopener"' in card
+    assert "Jörg Müller, Aiko Nakamura · 2021 · Journal of Graph Computing" in card
+
+
+def test_the_bibtex_export_round_trips_through_bibtexparser(exports):
+    papers = [paper(exports, MUELLER), paper(exports, "renewable power"), HOSTILE_PAPER,
+              Paper("p2", "摘要：变压器 50% & {x}", "zh", "标题 #1 $x$", [Location("a.txt", 1)])]
+    library = bibtexparser.parse_string(references_bibtex(papers), append_middleware=[LatexDecodingMiddleware()])
+    assert library.failed_blocks == []
+    entries = library.entries
+    assert [e.key for e in entries] == ["mueller2021graphs", f"qa{papers[1].paper_id}", "k", "qap2"]
+    for entry, original in zip(entries, papers):
+        fields = {key: field.value for key, field in entry.fields_dict.items()}
+        assert fields["abstract"] == original.text and fields["title"] == original.title
+        assert fields.get("author", "") == " and ".join(original.authors)
+        assert fields.get("year") == (str(original.year) if original.year else None)
+    assert {f.key: f.value for f in entries[0].fields}["doi"] == "10.5555/jgc.2021.0142"
+
+
+def test_the_markdown_export_lists_the_metadata(exports_retriever, tmp_path):
+    answer = ask_exports(exports_retriever, tmp_path)
+    text = conversation_markdown([answer], "exports", "fake.gguf", datetime(2026, 1, 2, 3, 4))
+    assert "Jörg Müller, Aiko Nakamura · 2021 · Journal of Graph Computing · <https://doi.org/10.5555/jgc.2021.0142>" in text
+    assert cited_papers([answer, answer]) == [answer.citations[0].paper]
+
+
+def ask_exports(retriever, tmp_path):
+    stream = Assistant(retriever, FakeModel(MUELLER_ANSWER), Settings(corpus=EXPORTS, cache_dir=tmp_path)).ask(
+        MUELLER_QUESTION)
+    list(stream)
+    return stream.answer
+
+
+def slots(paper: Paper) -> dict:
+    return {name: getattr(paper, name) for name in Paper.__slots__}
+
+
+def test_ask_bibtex_prints_the_cited_papers(exports_retriever, tmp_path, capsys):
+    assistant = Assistant(exports_retriever, FakeModel(MUELLER_ANSWER), Settings(corpus=EXPORTS, cache_dir=tmp_path))
+    print_cited_bibtex(assistant, MUELLER_QUESTION)
+    printed = capsys.readouterr()
+    library = bibtexparser.parse_string(printed.out, append_middleware=[LatexDecodingMiddleware()])
+    assert [entry.key for entry in library.entries] == ["mueller2021graphs"]
+    assert library.entries[0].fields_dict["author"].value == "Jörg Müller and Aiko Nakamura"
+    print_cited_bibtex(assistant, "How do quantum computers factor large integers?")
+    printed = capsys.readouterr()
+    assert printed.out == "" and "cites no paper" in printed.err
