@@ -32,6 +32,7 @@ LATIN_RUN = re.compile(r"[A-Za-z]+")
 SUFFIXES = tuple(READERS)
 KNOWN_FORMATS = ", ".join(SUFFIXES)
 
+
 def places(locations: list[Location]) -> str:
     """"a.txt:3, b.txt:7": where a paper's abstract stands, as the user can look it up."""
     return ", ".join(f"{loc.file}:{loc.line}" for loc in locations)

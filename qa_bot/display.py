@@ -193,7 +193,8 @@ def closest_papers_html(hits: list[Hit], show_scores: bool) -> str:
             meta.append(f"score {hit.score:.2f}")
         items.append(
             f'<li><span class="qa-closest-title">{escape(hit.paper.title)}</span>'
-            f'<div class="qa-meta">{" · ".join(meta)}</div>'
+            + bibliographic_html(hit.paper)
+            + f'<div class="qa-meta">{" · ".join(meta)}</div>'
             f'<div class="qa-snippet" lang="{hit.paper.lang}">{escape(hit.snippet)}</div></li>'
         )
     return (

@@ -12,12 +12,12 @@ from bibtexparser.middlewares import LatexDecodingMiddleware
 from qa_bot.answer import Assistant
 from qa_bot.cli import print_cited_bibtex
 from qa_bot.corpus import Paper, load_corpus
-from qa_bot.display import bibliographic_html, source_card_html
+from qa_bot.display import bibliographic_html, closest_papers_html, source_card_html
 from qa_bot.errors import CorpusError
 from qa_bot.export import cited_papers, conversation_markdown, references_bibtex
 from qa_bot.output import answer_json, search_json
 from qa_bot.readers import Location, read_bib, read_csv
-from qa_bot.retrieve import Retriever
+from qa_bot.retrieve import Hit, Retriever
 from qa_bot.settings import Settings
 from tests.conftest import write_corpus
 from tests.contract import assert_contract, assert_metadata
@@ -175,6 +175,12 @@ def test_a_source_card_holds_the_metadata(exports_retriever, tmp_path):
     card = source_card_html(answer.citations[0], "en", 1, None)
     assert 'href="https://doi.org/10.5555/jgc.2021.0142" target="_blank" rel="noopener"' in card
     assert "Jörg Müller, Aiko Nakamura · 2021 · Journal of Graph Computing" in card
+
+
+def test_the_closest_papers_of_a_declined_answer_show_their_metadata(exports):
+    html = closest_papers_html([Hit(1, paper(exports, "renewable power"), 3.0, "snippet")], show_scores=False)
+    assert ('Samir Haddad, Ewa Kowalski · 2024 · International Conference on Green Computing · <a class="qa-link" '
+            'href="https://example.org/haddad2024" target="_blank" rel="noopener">') in html
 
 
 def test_the_bibtex_export_round_trips_through_bibtexparser(exports):
