@@ -15,11 +15,12 @@ from qa_bot.hygiene import has_words, looks_like_instruction, text_segments
 from qa_bot.query import NAME, Part, Query, states_metadata
 
 # A number, in digits or words ("7", "seven", "六种", "一亿"): what a quantity question asks for.
-# Not "一种", "一组" ("a kind of", "a set of"), nor "one", which count nothing.
+# Not "一种", "一组" ("a kind of", "a set of"), nor "one", which count nothing, nor the word of a
+# compound ("a two-level scheme" does not answer "how much faster").
 NUMERAL = re.compile(
     r"\d|(?!一[^十百千万亿])[一二两三四五六七八九十百千万亿]+\s*(?:倍|个|种|项|类|次|位|篇|名|台|年|天|组|层|部|张|块|亿|万|%)|"
     r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundreds?|thousands?|millions?|"
-    r"billions?|dozens?|twice|double|half)\b",
+    r"billions?|dozens?|twice|double|half)\b(?!-)",
     re.IGNORECASE,
 )
 # Left at a stretch's start by a boundary: the full stop after "... [3]" opens the next sentence.

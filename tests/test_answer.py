@@ -200,3 +200,11 @@ def test_a_kept_sentence_that_answers_the_question_is_the_whole_answer(seeds_ret
     answer, contract = ask(seeds_retriever, settings, model, "What accuracy does TinyMIM reach on ImageNet?")
     assert contract["answer"] == "TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K [1]."
     assert contract["citations"][0]["evidence"].startswith("Our TinyMIM model of tiny size achieves 79.6%")
+
+
+def test_a_number_word_inside_a_compound_is_no_quantity():
+    from qa_bot.evidence import NUMERAL
+
+    assert NUMERAL.search("We propose a two-level scheme for partitioning.") is None
+    assert NUMERAL.search("It uses two levels, and is 1.8 times faster.") is not None
+    assert NUMERAL.search("设计了六种不同的攻击") is not None and NUMERAL.search("一种新的方法") is None

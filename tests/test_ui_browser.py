@@ -2,6 +2,7 @@
 bundled corpus, driven in Debian's headless Chromium by Playwright. Screenshots of each state go
 to artifacts/ (see the README)."""
 
+import re
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from qa_bot.settings import PROJECT_ROOT
-from tests.conftest import paper_with
+from tests.conftest import DATA, paper_with
 from tests.processes import free_port, qa_bot_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -142,3 +143,27 @@ def test_the_chat_answers_through_a_model_server(chat_url_with_model_server, pag
     expect(card).to_contain_text(tinymim.title.rstrip("…"))
     expect(card.locator(".qa-evidence mark")).to_contain_text("79.6%")
     snapshot(page, "5-model-server")
+
+
+@pytest.fixture
+def chat_url_on_a_bibtex_export(tmp_path):
+    """The chat on a corpus that is one reference-manager export, with its metadata."""
+    corpus = tmp_path / "library"
+    corpus.mkdir()
+    (corpus / "zotero.bib").write_bytes((DATA / "exports" / "zotero.bib").read_bytes())
+    yield from started_chat("--corpus", str(corpus))
+
+
+def test_a_source_card_shows_the_records_authors_year_and_doi_link(chat_url_on_a_bibtex_export, page):
+    page.goto(chat_url_on_a_bibtex_export)
+    expect(page.get_by_placeholder("Ask about the papers")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    ask(page, "How much faster does the two-level partitioning make a training epoch of graph neural networks?")
+    expect(page.locator(".qa-answer").last).to_contain_text("1.8")
+    card = page.locator("#qa-t0-c1")
+    expect(card).to_contain_text("GNNs on Sparse Graphs: Müller's Partitioning Revisited")
+    expect(card).to_contain_text("Müller")
+    expect(card).to_contain_text("2021")
+    link = card.locator('a[href="https://doi.org/10.5555/jgc.2021.0142"]')
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", re.compile(r"\bnoopener\b"))
+    snapshot(page, "6-metadata")
