@@ -13,7 +13,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from qa_bot.bilingual import document_terms, query_terms, term_units
+from qa_bot.bilingual import document_terms, query_terms, term_units, unit_terms
 from qa_bot.cite import (
     TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, answer_spans, with_marker,
 )
@@ -417,7 +417,7 @@ def states(query: Query, paper: Paper) -> bool:
 
 
 def name_terms_of(names: tuple[str, ...]) -> set[str]:
-    return {term for name in names for unit in term_units(name) for term in unit}
+    return set().union(*map(unit_terms, names))
 
 
 def not_stated_text(query: Query, paper: Paper) -> str:

@@ -114,6 +114,11 @@ def term_units(text: str) -> list[frozenset[str]]:
     return list(dict.fromkeys(frozenset((word, *glosses)) for word, glosses in content_words(text)))
 
 
+def unit_terms(text: str) -> frozenset[str]:
+    """Every index term any content word of the text can stand for (its stems, words and glosses)."""
+    return frozenset(term for unit in term_units(text) for term in unit)
+
+
 def content_words(text: str) -> list[tuple[str, tuple[str, ...]]]:
     """Each content word of the text with its English glosses: an English stem has none."""
     words: list[tuple[str, tuple[str, ...]]] = []

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa_bot.bilingual import content_words, document_terms, term_units
+from qa_bot.bilingual import content_words, document_terms, term_units, unit_terms
 from qa_bot.evidence import NUMERAL, Source
 from qa_bot.hygiene import looks_like_instruction, plain_text
 from qa_bot.query import NAME, Part, Query
@@ -141,7 +141,7 @@ def support(claim: str, evidence: str, own_name: str | None = None) -> Support:
     if not same_comparison(claim, evidence):
         missing += ("(the subject of the comparison)",)
     # The paper's own name says which paper, not what of it: counted, "MGTAB has dogs" was half supported.
-    own = frozenset(term for unit in term_units(own_name) for term in unit) if own_name else frozenset()
+    own = unit_terms(own_name) if own_name else frozenset()
     units = [unit for unit in term_units(claim) if not unit & own]
     if sum(1 for unit in units if not all(term.isdigit() for term in unit)) < MIN_WORDS:
         return Support(missing, 0.0)
@@ -219,7 +219,7 @@ def restates(claim: str, query: Query) -> bool:
     assumption is MDM based on?") answers nothing; for a yes/no question it is the answer."""
     if any(part.asks == "yes_no" for part in query.parts):
         return False
-    asked = {term for unit in term_units(query.text) for term in unit} | question_frame_terms()
+    asked = unit_terms(query.text) | question_frame_terms()
     return all(unit & asked for unit in term_units(claim))
 
 
