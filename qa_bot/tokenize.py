@@ -9,7 +9,7 @@ Not handled: other scripts (they are dropped), traditional Chinese as a variant 
 """
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import rjieba
@@ -58,14 +58,18 @@ def split_runs(text: str) -> list[tuple[bool, str]]:
 def english_terms(text: str) -> list[str]:
     """Stemmed words; a hyphenated compound also counts joined ("micro-expressions" -> microexpress),
     since writers and translators spell the same term both ways."""
-    stops = stop_words("en")
-    words = []
     compounds = [match.replace("-", "") for match in HYPHENATED.findall(text)]
-    for word in LATIN_WORD.findall(text) + compounds:
-        word = ACRONYM_PLURAL.sub(r"\1", word).lower()
-        if word not in stops and (len(word) > 1 or word.isdigit()):
-            words.append(word)
-    return _stemmer.stemWords(words)
+    return [term for word in LATIN_WORD.findall(text) + compounds if (term := english_term(word)) is not None]
+
+
+@lru_cache(maxsize=1 << 19)
+def english_term(word: str) -> str | None:
+    """The stemmed term of one word, or None for a stop word or a lone letter. Cached: a
+    collection repeats its words, and this per-word work was most of the cost of indexing."""
+    word = ACRONYM_PLURAL.sub(r"\1", word).lower()
+    if word in stop_words("en") or (len(word) <= 1 and not word.isdigit()):
+        return None
+    return _stemmer.stemWord(word)
 
 
 def chinese_words(run: str) -> list[str]:
