@@ -46,22 +46,28 @@ def load_checked(path: Path, built_from: str, valid: Callable[[object], bool]):
 
 
 def save_checked(path: Path, built_from: str, payload) -> None:
-    envelope = {"built_from": built_from, "checksum": payload_checksum(payload), "payload": payload}
-    text = json.dumps(envelope, ensure_ascii=False)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        for _ in range(ATTEMPTS):
-            try:
-                os.replace(staging, path)
-                return
-            except IsADirectoryError:
-                set_aside(path)  # a folder where the file belongs
-        os.unlink(staging)
+        write_checked(path, built_from, payload)
     except OSError as exc:
         warn_not_saved(path, exc)
+
+
+def write_checked(path: Path, built_from: str, payload) -> None:
+    """Write the envelope under a unique name and rename it into place (OSError when it cannot)."""
+    envelope = {"built_from": built_from, "checksum": payload_checksum(payload), "payload": payload}
+    text = json.dumps(envelope, ensure_ascii=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text)
+    for _ in range(ATTEMPTS):
+        try:
+            os.replace(staging, path)
+            return
+        except IsADirectoryError:
+            set_aside(path)  # a folder where the file belongs
+    os.unlink(staging)
+    raise OSError(f"cannot replace {path}")
 
 
 def place_folder(staging: Path, folder: Path, winner_is_valid: Callable[[], bool]) -> bool:

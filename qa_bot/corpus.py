@@ -19,13 +19,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from qa_bot.cache import FORMAT as CACHE_FORMAT
-from qa_bot.cache import load_checked, save_checked
+import numpy as np
+
 from qa_bot.errors import CorpusError
 from qa_bot.hygiene import looks_like_instruction, printable_name
 from qa_bot.readers import READERS, CorpusIssue, Location, Record
-from qa_bot.titles import TITLES_VERSION, derive_titles
+from qa_bot.titles import derive_titles
 
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 LATIN_RUN = re.compile(r"[A-Za-z]+")
@@ -53,23 +54,94 @@ class Paper:
     doi: str | None = None
 
 
-@dataclass(slots=True)
-class Corpus:
-    folder: Path
-    papers: list[Paper]
-    issues: list[CorpusIssue]
-    content_hash: str
-    record_count: int
-    positions: dict[str, int] = field(init=False, repr=False)
+class PaperSource(Protocol):
+    """The papers at each position, as a corpus in memory or a stored collection holds them."""
 
-    def __post_init__(self):
-        self.positions = {paper.paper_id: position for position, paper in enumerate(self.papers)}
+    ids: np.ndarray  # uint64 per position: the paper id as a number
+    live: np.ndarray  # bool per position: False where an update changed or removed the paper
+    languages: np.ndarray  # uint8 per position, an index into LANGUAGES
+
+    def paper_at(self, position: int) -> Paper: ...
+
+    def positions_in(self, file: str) -> list[int]:
+        """The positions of the papers that have a record in the file."""
+
+
+LANGUAGES = ("en", "zh")
+
+
+class Corpus:
+    """The papers of a folder, each at a position: the index's document number. A position whose
+    paper an update changed or removed is dead and holds no paper (`qa_bot.indexing`)."""
+
+    def __init__(self, folder: Path, source: PaperSource, issues: list[CorpusIssue], content_hash: str,
+                 record_count: int, file_count: int):
+        self.folder = Path(folder)
+        self.source = source
+        self.issues = issues
+        self.content_hash = content_hash
+        self.record_count = record_count
+        self.file_count = file_count
+        self._live_positions = np.flatnonzero(source.live)
+        self._by_id = self._live_positions[np.argsort(source.ids[self._live_positions], kind="stable")]
+        self._sorted_ids = source.ids[self._by_id]
+
+    @property
+    def paper_count(self) -> int:
+        return len(self._live_positions)
+
+    @property
+    def papers(self) -> list[Paper]:
+        """Every paper, in position order (made on demand: for small collections and evaluations)."""
+        return [self.source.paper_at(position) for position in self._live_positions.tolist()]
+
+    def paper_at(self, position: int) -> Paper:
+        return self.source.paper_at(position)
 
     def position(self, paper_id: str) -> int:
-        return self.positions[paper_id]
+        """The position of the paper with this id (KeyError when the collection has none)."""
+        key = paper_number(paper_id)
+        found = int(np.searchsorted(self._sorted_ids, np.uint64(key)))
+        if found < len(self._by_id) and self._sorted_ids[found] == key:
+            return int(self._by_id[found])
+        raise KeyError(paper_id)
 
     def paper(self, paper_id: str) -> Paper:
-        return self.papers[self.positions[paper_id]]
+        return self.paper_at(self.position(paper_id))
+
+    def paper_at_location(self, file: str, line: int) -> Paper | None:
+        """The paper whose record stands at file:line, if any."""
+        for position in self.source.positions_in(file):
+            paper = self.paper_at(position)
+            if any(location.file == file and location.line == line for location in paper.locations):
+                return paper
+        return None
+
+    def language_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.source.languages[self._live_positions], minlength=len(LANGUAGES))
+        return dict(zip(LANGUAGES, counts.tolist()))
+
+
+class MemoryPapers:
+    """The papers of a corpus read whole into memory."""
+
+    def __init__(self, papers: list[Paper]):
+        self.papers = papers
+        self.ids = np.array([paper_number(paper.paper_id) for paper in papers], dtype=np.uint64)
+        self.live = np.ones(len(papers), dtype=bool)
+        self.languages = np.array([LANGUAGES.index(paper.lang) for paper in papers], dtype=np.uint8)
+
+    def paper_at(self, position: int) -> Paper:
+        return self.papers[position]
+
+    def positions_in(self, file: str) -> list[int]:
+        return [position for position, paper in enumerate(self.papers)
+                if any(location.file == file for location in paper.locations)]
+
+
+def paper_number(paper_id: str) -> int:
+    """The id as the unsigned 64-bit number the stored collections keep."""
+    return int(paper_id, 16)
 
 
 def normalize_text(text: str) -> str:
@@ -91,9 +163,9 @@ def detect_language(text: str) -> str:
     return "zh" if cjk and cjk >= 0.2 * (cjk + latin) else "en"
 
 
-def load_corpus(folder: Path, strict: bool = False, cache_dir: Path | None = None) -> Corpus:
-    """All papers of the folder. With `cache_dir`, derived titles are kept there by content hash,
-    since deriving them costs more than parsing (about 4 s for 100,000 abstracts)."""
+def load_corpus(folder: Path, strict: bool = False) -> Corpus:
+    """All papers of the folder, read into memory (a large collection is opened through
+    `qa_bot.indexing`, which reads only the files that changed)."""
     folder = Path(folder)
     files, issues = corpus_files(folder)
     digest = hashlib.sha256()
@@ -105,37 +177,25 @@ def load_corpus(folder: Path, strict: bool = False, cache_dir: Path | None = Non
         except OSError as exc:
             issues.append(CorpusIssue(name, None, f"cannot be read ({exc.strerror}); skipped"))
             continue
-        digest.update(f"{name}\0{len(raw)}\0".encode("utf-8", "surrogatepass"))
-        digest.update(raw)
+        digest.update(f"{name}\0{hashlib.sha256(raw).hexdigest()}\0".encode("utf-8", "surrogatepass"))
         file_records, file_issues = parse_file(name, raw)
         records.extend(file_records)
         issues.extend(file_issues)
+    check_records(folder, len(records), issues, strict)
+    papers = merge_records(records)
+    for paper, title in zip(papers, derive_titles([p.text for p in papers], [title_source(p.text) for p in papers])):
+        paper.title = paper.given_title or title
+    file_count = len({record.location.file for record in records})
+    return Corpus(folder, MemoryPapers(papers), issues, digest.hexdigest(), len(records), file_count)
+
+
+def check_records(folder: Path, record_count: int, issues: list[CorpusIssue], strict: bool) -> None:
+    """Strict mode fails on the first malformed record; no abstract at all is always an error."""
     malformed = [issue for issue in issues if issue.malformed]
     if strict and malformed:
         raise CorpusError(f"{malformed[0]} (strict mode; fix the line or drop --strict)")
-    if not records:
+    if not record_count:
         raise CorpusError(f"no abstracts found in {folder}: it needs corpus files ({KNOWN_FORMATS}) whose records have abstracts")
-    papers = merge_records(records)
-    content_hash = digest.hexdigest()
-    for paper, title in zip(papers, titles_for(papers, content_hash, cache_dir)):
-        paper.title = paper.given_title or title
-    return Corpus(folder, papers, issues, content_hash, len(records))
-
-
-def titles_for(papers: list[Paper], content_hash: str, cache_dir: Path | None) -> list[str]:
-    """Derived titles, from the cache when its file passes its checks (built from these papers,
-    content unchanged, a list of strings, one per paper)."""
-    path = Path(cache_dir) / f"titles-v{CACHE_FORMAT}-{content_hash[:24]}.json" if cache_dir else None
-    ids = [paper.paper_id for paper in papers]
-    built_from = hashlib.sha256("\0".join([TITLES_VERSION, *ids]).encode()).hexdigest()
-    if path is not None:
-        saved = load_checked(path, built_from, lambda titles: _titles_fit(titles, len(ids)))
-        if saved is not None:
-            return saved
-    titles = derive_titles([title_source(paper.text) for paper in papers])
-    if path is not None:
-        save_checked(path, built_from, titles)
-    return titles
 
 
 def title_source(text: str) -> str:
@@ -144,10 +204,6 @@ def title_source(text: str) -> str:
     from qa_bot.evidence import split_sentences  # here: evidence uses this module
 
     return " ".join(sentence for sentence in split_sentences(text) if not looks_like_instruction(sentence)) or text
-
-
-def _titles_fit(titles, count: int) -> bool:
-    return isinstance(titles, list) and len(titles) == count and all(isinstance(title, str) for title in titles)
 
 
 def corpus_files(folder: Path) -> tuple[list[Path], list[CorpusIssue]]:
@@ -194,13 +250,14 @@ def merge_records(records: list[Record]) -> list[Paper]:
         if paper is None:
             paper = Paper(paper_id, record.text, detect_language(record.text))
             papers[paper_id] = paper
-        paper.locations.append(record.location)
-        take_metadata(paper, record)
+        add_record(paper, record)
     return list(papers.values())
 
 
-def take_metadata(paper: Paper, record: Record) -> None:
-    """What the record knows and the paper does not yet: the first record that has a field gives it."""
+def add_record(paper: Paper, record: Record) -> None:
+    """The record's location, and what it knows that the paper does not yet: the first record
+    (in path order) that has a field gives it."""
+    paper.locations.append(record.location)
     paper.given_title = paper.given_title or record.title
     paper.authors = paper.authors or record.authors
     paper.year = paper.year or record.year

@@ -44,7 +44,7 @@ def run_meta(settings: Settings, model: dict | None, corpus: Corpus, questions: 
         "qa_bot": version("qa-bot"),
         "retrieval_only": model is None,
         "model": model,
-        "corpus": {"folder": str(corpus.folder), "hash": corpus.content_hash, "papers": len(corpus.papers),
+        "corpus": {"folder": str(corpus.folder), "hash": corpus.content_hash, "papers": corpus.paper_count,
                    "records": corpus.record_count},
         "questions": {"file": str(questions.path), "sha256": questions.sha256, "count": len(questions.questions)},
         "settings": {name: getattr(settings, name) for name in SETTINGS_RECORDED},

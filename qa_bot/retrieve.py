@@ -6,10 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa_bot.bilingual import document_terms, query_units, term_units
-from qa_bot.corpus import Corpus, Paper, load_corpus
+from qa_bot.corpus import Corpus, Paper
 from qa_bot.evidence import best_sentences
 from qa_bot.hygiene import require_text
-from qa_bot.index import Index, load_or_build
+from qa_bot.index import Index
+from qa_bot.indexing import Progress, open_collection
 from qa_bot.settings import Settings
 from qa_bot.tokenize import LATIN_WORD, english_terms, question_frame_terms
 
@@ -53,12 +54,15 @@ class Retriever:
         self.corpus = corpus
         self.index = index
         self.from_cache = from_cache
+        self.changes = (0, 0)  # papers added and removed by the update this opening made
 
     @classmethod
-    def open(cls, settings: Settings) -> "Retriever":
-        corpus = load_corpus(settings.corpus, strict=settings.strict, cache_dir=settings.cache_dir)
-        index, from_cache = load_or_build(corpus, settings)
-        return cls(corpus, index, from_cache)
+    def open(cls, settings: Settings, progress: Progress | None = None) -> "Retriever":
+        """The corpus folder's papers and index, from the cache, updated with the files that changed."""
+        collection = open_collection(settings, progress)
+        retriever = cls(collection.corpus, collection.index, collection.from_cache)
+        retriever.changes = (collection.added, collection.removed)
+        return retriever
 
     def search(self, query: str, k: int, include: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> SearchResult:
         """The k best papers that share at least one term with the query, best first; the papers
@@ -77,7 +81,7 @@ class Retriever:
             held = [self.papers_holding(name) for name in names]
             top = sorted(top, key=lambda position: -sum(position in papers for papers in held))[:k]
         hits = [
-            Hit(rank, self.corpus.papers[i], float(scores[i]), self.snippet(terms, self.corpus.papers[i]))
+            Hit(rank, self.corpus.paper_at(i), float(scores[i]), self.snippet(terms, self.corpus.paper_at(i)))
             for rank, i in enumerate(top, start=1)
         ]
         return SearchResult(query, hits, (time.perf_counter() - started) * 1000)
@@ -105,7 +109,7 @@ class Retriever:
         units = [unit for unit in term_units(query) if not unit & frame]
         shared, most_specific = 0, (-1.0, False)
         for unit in units:
-            weight = min((self.term_weight(term) for term in unit if term in self.index.vocabulary), default=None)
+            weight = min((self.term_weight(term) for term in unit if self.index.knows(term)), default=None)
             weight = self.max_weight if weight is None else weight
             total += weight
             holds = bool(unit & paper_terms)
@@ -124,7 +128,7 @@ class Retriever:
         """Whether the name is the paper's: it holds it, and few other papers do (a copy in the other
         language counts as another paper)."""
         papers = self.papers_holding(name)
-        return self.holds(name, paper) and len(papers) <= max(3, len(self.corpus.papers) // 1000)
+        return self.holds(name, paper) and len(papers) <= max(3, self.corpus.paper_count // 1000)
 
     def holds(self, name: str, paper: Paper) -> bool:
         return self.corpus.position(paper.paper_id) in self.papers_holding(name)

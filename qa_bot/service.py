@@ -150,8 +150,6 @@ def create_app(assistant: Assistant) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
     add_error_handlers(app)
     authorized = bearer_check(settings)
-    paper_at = {(loc.file, loc.line): paper.paper_id for paper in assistant.retriever.corpus.papers
-                for loc in paper.locations}
 
     def assistant_for(k: int | None) -> Assistant:
         return assistant if k is None else Assistant(assistant.retriever, assistant.model,
@@ -161,7 +159,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     def healthz() -> dict:
         model = assistant.model
         backend = f"model server {model.url}" if hasattr(model, "url") else f"in-process {model.name}"
-        return {"status": "ok", "papers": len(assistant.retriever.corpus.papers), "backend": backend}
+        return {"status": "ok", "papers": assistant.retriever.corpus.paper_count, "backend": backend}
 
     @app.post("/v1/search", dependencies=[Depends(authorized)])
     def search(request: SearchRequest) -> dict:
@@ -171,7 +169,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     @app.post("/v1/ask", dependencies=[Depends(authorized)])
     def ask(request: AskRequest):
         asking = assistant_for(request.k)
-        conversation = replayed(asking, [(question, "") for question in request.history], paper_at)
+        conversation = replayed(asking, [(question, "") for question in request.history])
         stream = asking.ask(request.question, conversation)
         if request.stream:
             return event_stream(ask_events(stream))
@@ -185,7 +183,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     def chat_completions(request: ChatRequest):
         earlier, question = split_chat(request.messages)
-        conversation = replayed(assistant, earlier, paper_at)
+        conversation = replayed(assistant, earlier)
         stream = assistant.ask(question, conversation)
         reply = ChatReply()
         if request.stream:
@@ -249,7 +247,7 @@ def split_chat(messages: list[ChatMessage]) -> tuple[list[tuple[str, str]], str]
     return earlier, question
 
 
-def replayed(assistant: Assistant, turns: list[tuple[str, str]], paper_at: dict) -> Conversation:
+def replayed(assistant: Assistant, turns: list[tuple[str, str]]) -> Conversation:
     """The conversation so far, rebuilt without the model: each earlier question's search (retrieval
     only), and the papers its reply cited (read from the reply's file:line references; without a
     reply, the best paper found)."""
@@ -258,8 +256,9 @@ def replayed(assistant: Assistant, turns: list[tuple[str, str]], paper_at: dict)
         if not question.strip():
             continue
         found = assistant.retrieve(analyse(question), conversation)
-        cited = tuple(dict.fromkeys(paper_at[(file, int(line))] for file, line in LOCATION.findall(reply)
-                                    if (file, int(line)) in paper_at))
+        corpus = assistant.retriever.corpus
+        at = (corpus.paper_at_location(file, int(line)) for file, line in LOCATION.findall(reply))
+        cited = tuple(dict.fromkeys(paper.paper_id for paper in at if paper is not None))
         if not cited and not reply and found.outcome == "answer" and found.hits:
             cited = (found.hits[0].paper.paper_id,)
         conversation.turns.append(Turn(question, found.search, cited))

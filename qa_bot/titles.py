@@ -10,6 +10,7 @@ are topics, not names. Not handled: names in lower case, or names the translatio
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 NAME_TOKEN = re.compile(r"(?<![A-Za-z0-9-])([A-Za-z0-9][A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*)(?![A-Za-z0-9-])")
@@ -17,7 +18,7 @@ PROPOSAL_CUE = re.compile(r"\b(propos|present|introduc)|提出|引入", re.IGNOR
 NAMING_CUE = re.compile(r"\b(called|named|dubbed|termed|namely)\s+(\S+\s+){0,3}$|(称为|名为|命名为)\S{0,4}$", re.IGNORECASE)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])|(?<=[。！？])")
 # Part of what a cached title was built from: bump when the derivation changes.
-TITLES_VERSION = "2"
+TITLES_VERSION = "3"
 CUE_WINDOW = 100
 NAMED_BONUS = 3.0
 PROPOSED_BONUS = 1.0
@@ -27,13 +28,24 @@ ZH_CLIP = 36
 EN_CLIP = 80
 
 
-def derive_titles(texts: list[str]) -> list[str]:
-    candidates = [name_candidates(text) for text in texts]
-    document_frequency = Counter(name for found in candidates for name in found)
-    return [
-        make_title(text, pick_name(found, document_frequency))
-        for text, found in zip(texts, candidates)
-    ]
+def derive_titles(texts: list[str], sources: list[str] | None = None) -> list[str]:
+    """The title of each text, its name picked from `sources` (the text without what may not be
+    shown, by default the text itself) and weighed by how many of the texts use it."""
+    frequency = name_frequency(texts)
+    return [derive_title(source, frequency) for source in (sources or texts)]
+
+
+def name_frequency(texts) -> Counter:
+    """How many of the texts use each name: a name many abstracts use is a topic."""
+    return Counter(name for text in texts for name in names_in(text))
+
+
+def names_in(text: str) -> set[str]:
+    return {name for match in NAME_TOKEN.findall(text) if _looks_like_name(name := _singular(match))}
+
+
+def derive_title(text: str, frequency: Mapping[str, int]) -> str:
+    return make_title(text, pick_name(name_candidates(text), frequency))
 
 
 @dataclass
@@ -73,11 +85,11 @@ def name_candidates(text: str) -> dict[str, _Evidence]:
     return found
 
 
-def pick_name(found: dict[str, _Evidence], document_frequency: Counter) -> str | None:
+def pick_name(found: dict[str, _Evidence], document_frequency: Mapping[str, int]) -> str | None:
     """The most distinctive name, if any is distinctive enough; ties go to the one mentioned last,
     since abstracts list baselines before the method they are about."""
     ranked = sorted(
-        ((evidence.score() / (1.0 + math.log(document_frequency[name])), evidence.last_position, name)
+        ((evidence.score() / (1.0 + math.log(max(1, document_frequency.get(name, 0)))), evidence.last_position, name)
          for name, evidence in found.items()),
         reverse=True,
     )

@@ -62,7 +62,7 @@ def main() -> None:
     st.title("Ask the papers")
     if not chat.turns:
         st.caption(
-            f"Ask about the {len(retriever.corpus.papers)} abstracts of this collection, in English or Chinese. "
+            f"Ask about the {retriever.corpus.paper_count:,} abstracts of this collection, in English or Chinese. "
             "Each answer cites its sources: click a marker such as [1] to see the evidence."
         )
     for position, turn in enumerate(chat.turns):
@@ -139,11 +139,10 @@ def sidebar(retriever: Retriever, model_name: str, settings: Settings, chat: Cha
 
 def corpus_summary(retriever: Retriever) -> str:
     corpus = retriever.corpus
-    languages = [paper.lang for paper in corpus.papers]
-    files = {location.file for paper in corpus.papers for location in paper.locations}
+    languages = corpus.language_counts()
     return (
-        f"{len(corpus.papers)} papers ({languages.count('en')} English, {languages.count('zh')} Chinese) "
-        f"from {corpus.record_count} records in {len(files)} files of {corpus.folder.name}/"
+        f"{corpus.paper_count:,} papers ({languages['en']:,} English, {languages['zh']:,} Chinese) "
+        f"from {corpus.record_count:,} records in {corpus.file_count:,} files of {corpus.folder.name}/"
     )
 
 

@@ -4,6 +4,8 @@ import pytest
 
 from qa_bot.corpus import detect_language, load_corpus, paper_id_for
 from qa_bot.errors import CorpusError
+from qa_bot.indexing import open_collection
+from qa_bot.settings import Settings
 from tests.conftest import SEEDS, write_corpus
 
 DOORPING_FILES = {
@@ -124,10 +126,12 @@ def test_missing_folder_is_an_error(tmp_path):
         load_corpus(tmp_path / "nope")
 
 
-def test_titles_are_cached_by_content(tmp_path):
-    first = load_corpus(SEEDS, cache_dir=tmp_path)
-    saved = list(tmp_path.glob("titles-*.json"))
-    assert len(saved) == 1
-    assert [p.title for p in load_corpus(SEEDS, cache_dir=tmp_path).papers] == [p.title for p in first.papers]
-    saved[0].write_text("{broken", "utf-8")
-    assert [p.title for p in load_corpus(SEEDS, cache_dir=tmp_path).papers] == [p.title for p in first.papers]
+def test_a_stored_collection_derives_the_titles_of_a_corpus_read_whole(tmp_path):
+    stored = open_collection(Settings(corpus=SEEDS, cache_dir=tmp_path)).corpus
+    assert [p.title for p in stored.papers] == [p.title for p in load_corpus(SEEDS).papers]
+    assert stored.paper(paper_with_text(stored, "TinyMIM").paper_id).title.startswith("TinyMIM")
+
+
+def paper_with_text(corpus, key):
+    [paper] = [paper for paper in corpus.papers if key in paper.text and paper.lang == "en"]
+    return paper

@@ -5,6 +5,8 @@ import json
 import re
 import tempfile
 import unicodedata
+
+import pytest
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,7 @@ from qa_bot.corpus import load_corpus, parse_file
 from qa_bot.readers import READERS
 from qa_bot.errors import BadInputError, CorpusError
 from qa_bot.evidence import split_sentences
+from qa_bot.indexing import open_collection
 from qa_bot.hygiene import MARKUP_TAG, is_blank, looks_like_instruction, normalize_question, text_segments
 from qa_bot.output import answer_dict, search_json
 from qa_bot.retrieve import Retriever
@@ -70,12 +73,18 @@ def test_any_corpus_folder_loads_or_is_one_corpus_error(files):
             (Path(folder) / name).parent.mkdir(exist_ok=True)
             (Path(folder) / name).write_bytes(raw)
         try:
-            corpus = load_corpus(Path(folder), cache_dir=Path(folder) / ".cache")
+            corpus = load_corpus(Path(folder))
         except CorpusError as exc:
             assert "\n" not in str(exc)
+            with pytest.raises(CorpusError):
+                open_collection(Settings(corpus=Path(folder), cache_dir=Path(folder) / ".cache"))
             return
         assert corpus.papers and all(paper.title is not None for paper in corpus.papers)
         json.dumps([issue.__str__() for issue in corpus.issues], ensure_ascii=False).encode("utf-8")
+        stored = open_collection(Settings(corpus=Path(folder), cache_dir=Path(folder) / ".cache")).corpus
+        assert [(p.paper_id, p.title, p.locations) for p in stored.papers] == \
+            [(p.paper_id, p.title, p.locations) for p in corpus.papers]
+        assert [str(issue) for issue in stored.issues] == [str(issue) for issue in corpus.issues]
 
 
 @FEW

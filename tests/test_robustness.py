@@ -4,6 +4,7 @@ every JSON line parses. The model is not needed here (see test_robustness_model.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -181,24 +182,26 @@ def first_search(cache: Path, *extra) -> subprocess.CompletedProcess:
     return qa_bot("search", "--json", "-k", "1", "DOORPING", *extra, env={"QA_BOT_CACHE_DIR": str(cache)})
 
 
-@pytest.mark.parametrize("damage", ["index folder is a file", "titles file is a folder", "titles edited", "titles wrong type"])
+@pytest.mark.parametrize("damage", ["collection folder is a file", "manifest is a folder", "manifest edited",
+                                    "manifest wrong type"])
 def test_a_damaged_cache_is_rebuilt_with_one_warning(tmp_path, damage):
     cache = tmp_path / "cache"
     expected = json_lines(first_search(cache))
-    [index] = cache.glob("index-*")
-    [titles] = cache.glob("titles-*.json")
-    if damage == "index folder is a file":
-        for part in index.iterdir():
-            part.unlink()
-        index.rmdir()
-        index.write_text("not an index")
-    elif damage == "titles file is a folder":
-        titles.unlink()
-        titles.mkdir()
+    [collection] = cache.glob("collection-*")
+    manifest = collection / "manifest.json"
+    if damage == "collection folder is a file":
+        shutil.rmtree(collection)
+        collection.write_text("not a collection")
+    elif damage == "manifest is a folder":
+        manifest.unlink()
+        manifest.mkdir()
     else:
-        envelope = json.loads(titles.read_text("utf-8"))
-        envelope["payload"][0] = "Edited title" if damage == "titles edited" else 6
-        titles.write_text(json.dumps(envelope), "utf-8")
+        envelope = json.loads(manifest.read_text("utf-8"))
+        if damage == "manifest edited":
+            envelope["payload"]["files"][0][4] += 1
+        else:
+            envelope["payload"] = 6
+        manifest.write_text(json.dumps(envelope), "utf-8")
     run = first_search(cache)
     assert run.returncode == 0
     [warning] = errors_of(run)
@@ -217,5 +220,7 @@ def test_16_first_runs_at_once_on_a_fresh_cache_all_succeed(tmp_path):
     assert [code for code, _, _ in results] == [0] * 16, [err.decode() for _, _, err in results if err]
     assert {err for _, _, err in results} == {b""}
     assert len({out for _, out, _ in results}) == 1
-    assert len(list(cache.glob("index-*"))) == 1 and len(list(cache.glob("titles-*.json"))) == 1
-    assert not [path.name for path in cache.iterdir() if path.name.startswith(".")]  # no staging left
+    [collection] = cache.glob("collection-*")
+    assert not [path.name for path in collection.iterdir() if path.name.startswith(".")]  # no staging left
+    again = subprocess.run(command, env=env, capture_output=True)
+    assert again.returncode == 0 and again.stderr == b"" and again.stdout == results[0][1]

@@ -1,0 +1,183 @@
+"""The cached collection: reused when nothing changed, updated file by file, equal to a full rebuild."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_bot.bilingual import query_units
+from qa_bot.indexing import MANIFEST, collection_folder, open_collection
+from qa_bot.settings import Settings
+from tests.conftest import SEEDS, write_corpus
+
+QUERIES = ["graph neural network", "数据集蒸馏 后门攻击", "DOORPING backdoor", "image transformer distillation",
+           "multi-GPU training", "contrastive clustering", "bot detection Twitter users"]
+
+
+def results(collection, k=10):
+    """Each query's top papers as (id, score), and every paper with its locations and title."""
+    corpus, index = collection.corpus, collection.index
+    found = {}
+    for query in QUERIES:
+        scores = index.unit_scores(query_units(query))
+        candidates = index.matching([term for unit in query_units(query) for term in unit])
+        ranked = sorted(candidates.tolist(), key=lambda position: (-round(scores[position], 9),
+                                                                   corpus.paper_at(position).paper_id))[:k]
+        found[query] = [(corpus.paper_at(p).paper_id, round(float(scores[p]), 9)) for p in ranked]
+    papers = sorted((p.paper_id, p.title, tuple(p.locations), p.authors, p.year) for p in corpus.papers)
+    return found, papers, corpus.record_count
+
+
+def rebuilt(folder: Path, tmp_path: Path, **settings):
+    """The collection built from nothing, in a cache of its own."""
+    fresh = tmp_path / f"fresh-{time.monotonic_ns()}"
+    return open_collection(Settings(corpus=folder, cache_dir=fresh, **settings))
+
+
+def copy_of_seeds(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for path in sorted(SEEDS.glob("*.txt")):
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def test_an_unchanged_folder_is_opened_from_the_cache(tmp_path):
+    settings = Settings(corpus=SEEDS, cache_dir=tmp_path / "cache")
+    first = open_collection(settings)
+    second = open_collection(settings)
+    assert not first.from_cache and second.from_cache
+    assert (first.added, first.removed) == (32, 0) and (second.added, second.removed) == (0, 0)
+    assert results(second) == results(first)
+
+
+def test_a_touched_file_with_the_same_content_is_not_read_again(tmp_path):
+    folder = copy_of_seeds(tmp_path)
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
+    before = open_collection(settings)
+    os.utime(next(folder.glob("*.txt")), ns=(time.time_ns(), time.time_ns()))
+    after = open_collection(settings)
+    assert after.from_cache and results(after) == results(before)
+
+
+@pytest.mark.parametrize("change", ["add", "change", "remove", "append", "duplicate"])
+def test_an_update_equals_a_full_rebuild(tmp_path, change):
+    folder = copy_of_seeds(tmp_path)
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
+    open_collection(settings)
+    files = sorted(folder.glob("*.txt"))
+    if change == "add":
+        (folder / "new.txt").write_text("Sparse attention for long documents cuts memory by 40%.\n", "utf-8")
+    elif change == "change":
+        files[1].write_text("A new abstract about graph clustering with 7 datasets.\n", "utf-8")
+    elif change == "remove":
+        files[0].unlink()
+    elif change == "append":
+        with open(files[2], "a", encoding="utf-8") as handle:
+            handle.write("Quantum annealing schedules for portfolio optimisation.\n")
+    else:  # a new file repeating stored abstracts: same papers, more locations
+        (folder / "zz-copy.txt").write_text(files[0].read_text("utf-8"), "utf-8")
+    updated = open_collection(settings)
+    assert not updated.from_cache
+    assert results(updated) == results(rebuilt(folder, tmp_path))
+    assert results(open_collection(settings)) == results(updated)  # and it is what the cache now holds
+
+
+def test_updates_report_the_papers_added_and_removed(tmp_path):
+    folder = write_corpus(tmp_path / "c", {"a.txt": "Graph clustering with contrastive views.\nBackdoor attacks.\n"})
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
+    assert (open_collection(settings).added, open_collection(settings).removed) == (2, 0)
+    (folder / "a.txt").write_text("Graph clustering with contrastive views.\nA third abstract.\nA fourth one.\n", "utf-8")
+    updated = open_collection(settings)
+    assert (updated.added, updated.removed) == (2, 1)
+    assert updated.corpus.paper_count == 3
+
+
+def test_many_updates_are_gathered_into_one_segment_again(tmp_path, monkeypatch):
+    monkeypatch.setattr("qa_bot.indexing.MAX_SEGMENTS", 3)
+    folder = copy_of_seeds(tmp_path)
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
+    open_collection(settings)
+    for number in range(5):
+        (folder / f"added-{number}.txt").write_text(f"Abstract number {number} on federated learning.\n", "utf-8")
+        updated = open_collection(settings)
+        assert len(updated.index.segments) <= 3
+    files = sorted(folder.glob("0*.txt"))
+    files[0].unlink()
+    updated = open_collection(settings)
+    assert results(updated) == results(rebuilt(folder, tmp_path))
+
+
+def test_bm25_settings_need_no_new_index(tmp_path):
+    folder = copy_of_seeds(tmp_path)
+    open_collection(Settings(corpus=folder, cache_dir=tmp_path / "cache"))
+    other = open_collection(Settings(corpus=folder, cache_dir=tmp_path / "cache", bm25_variant="okapi", bm25_b=0.9))
+    assert other.from_cache
+    assert results(other) == results(rebuilt(folder, tmp_path, bm25_variant="okapi", bm25_b=0.9))
+
+
+KILLER = """
+import sys
+from pathlib import Path
+from qa_bot import indexing
+from qa_bot.settings import Settings
+
+def stop(*args, **kwargs):  # the moment after the segment is written, before the manifest
+    print("written", flush=True)
+    import time
+    time.sleep(60)
+
+indexing.write_generation = stop
+indexing.open_collection(Settings(corpus=Path(sys.argv[1]), cache_dir=Path(sys.argv[2])))
+"""
+
+
+def test_a_build_killed_mid_way_leaves_a_cache_the_next_run_completes(tmp_path):
+    folder = copy_of_seeds(tmp_path)
+    cache = tmp_path / "cache"
+    settings = Settings(corpus=folder, cache_dir=cache)
+    before = results(open_collection(settings))
+    (folder / "new.txt").write_text("Sparse attention for long documents cuts memory by 40%.\n", "utf-8")
+    process = subprocess.Popen([sys.executable, "-c", KILLER, str(folder), str(cache)], stdout=subprocess.PIPE,
+                               text=True, cwd=Path(__file__).parent.parent)
+    assert process.stdout.readline().strip() == "written"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    manifest = collection_folder(settings) / MANIFEST
+    assert manifest.exists()  # the previous manifest is untouched: it names the old collection
+    (folder / "new.txt").unlink()
+    assert results(open_collection(settings)) == before
+    (folder / "new.txt").write_text("Sparse attention for long documents cuts memory by 40%.\n", "utf-8")
+    assert results(open_collection(settings)) == results(rebuilt(folder, tmp_path))
+
+
+def test_a_damaged_segment_is_rebuilt_with_one_warning(tmp_path):
+    settings = Settings(corpus=SEEDS, cache_dir=tmp_path / "cache")
+    good = results(open_collection(settings))
+    [segment] = collection_folder(settings).glob("seg-*")
+    postings = segment / "postings_frequencies.npy"
+    postings.write_bytes(postings.read_bytes()[:-8] + b"garbage!")  # same size, new time, other bytes
+    with pytest.warns(UserWarning, match="failed its check and is rebuilt"):
+        again = open_collection(settings)
+    assert not again.from_cache and results(again) == good
+    assert open_collection(settings).from_cache
+
+
+def test_the_store_holds_the_records_metadata(tmp_path):
+    folder = write_corpus(tmp_path / "c", {"refs.bib": (Path(__file__).parent / "data" / "exports" / "zotero.bib")
+                                           .read_text("utf-8")})
+    stored = open_collection(Settings(corpus=folder, cache_dir=tmp_path / "cache")).corpus
+    from qa_bot.corpus import load_corpus
+
+    memory = load_corpus(folder)
+    assert [vars_of(p) for p in stored.papers] == [vars_of(p) for p in memory.papers]
+
+
+def vars_of(paper):
+    return (paper.paper_id, paper.text, paper.lang, paper.title, paper.locations, paper.authors, paper.year,
+            paper.venue, paper.doi, paper.url)
