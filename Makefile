@@ -43,7 +43,7 @@ $(LLAMA_STAMP):
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
 	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --force-reinstall --no-deps .wheels/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/qa-bot models
 	touch $(STAMP)
 
