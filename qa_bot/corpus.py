@@ -52,6 +52,12 @@ class Paper:
     venue: str | None = None
     doi: str | None = None
 
+    @property
+    def indexed_text(self) -> str:
+        """What the index holds: a given title with the abstract, as BEIR indexes title + text (on
+        NFCorpus nDCG@10 0.318 -> 0.324; README, Retrieval). A derived title adds nothing new."""
+        return f"{self.given_title}\n{self.text}" if self.given_title else self.text
+
 
 @dataclass(slots=True)
 class Corpus:

@@ -34,7 +34,7 @@ from qa_bot.corpus import Corpus
 from qa_bot.settings import Settings
 
 # Bump when tokenization changes in a way the package versions below do not show.
-TERMS_VERSION = "2"
+TERMS_VERSION = "3"  # 3: a given title is indexed with the abstract (Paper.indexed_text)
 BM25_CLASSES = {"okapi": rank_bm25.BM25Okapi, "plus": rank_bm25.BM25Plus, "l": rank_bm25.BM25L}
 ARRAYS_FILE = "arrays.npz"
 VOCABULARY_FILE = "vocabulary.json"
@@ -92,7 +92,7 @@ class Index:
 
 
 def build_index(corpus: Corpus, settings: Settings) -> Index:
-    documents = [document_terms(paper.text) for paper in corpus.papers]
+    documents = [document_terms(paper.indexed_text) for paper in corpus.papers]
     return index_from_terms([paper.paper_id for paper in corpus.papers], documents, settings)
 
 

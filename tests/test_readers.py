@@ -295,3 +295,13 @@ def test_plain_text_sources_of_an_answer_show_the_metadata(exports_retriever, tm
 ])
 def test_authors_are_shortened_to_two_family_names(authors, shown):
     assert short_authors(authors) == shown
+
+
+def test_a_given_title_is_indexed_with_the_abstract(exports_retriever, exports):
+    # "Schema" stands only in the title of the JabRef entry, not in its abstract.
+    titled = paper(exports, "cryptic")
+    assert "schema" not in titled.text.lower()
+    assert [hit.paper.paper_id for hit in exports_retriever.search("schema", 3).hits] == [titled.paper_id]
+    assert titled.indexed_text == f"{titled.given_title}\n{titled.text}"
+    untitled = Paper("p", "An abstract.", "en", "Derived title", [Location("a.txt", 1)])
+    assert untitled.indexed_text == "An abstract."
