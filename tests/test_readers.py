@@ -305,3 +305,13 @@ def test_a_given_title_is_indexed_with_the_abstract(exports_retriever, exports):
     assert titled.indexed_text == f"{titled.given_title}\n{titled.text}"
     untitled = Paper("p", "An abstract.", "en", "Derived title", [Location("a.txt", 1)])
     assert untitled.indexed_text == "An abstract."
+
+
+def test_plain_text_closest_papers_of_a_declined_answer_show_the_metadata(exports_retriever, tmp_path):
+    stream = Assistant(exports_retriever, FakeModel("unused"), Settings(corpus=EXPORTS, cache_dir=tmp_path)).ask(
+        "Which telescope observed the songbirds?")
+    list(stream)
+    assert stream.answer.abstained
+    assert format_sources(stream.answer).splitlines()[1:3] == [
+        "  - Acoustic Monitoring of Bird Migration with Low-Cost Recorders · openalex.jsonl:1",
+        "    Lindqvist, Ferreira et al. · 2023 · Ecological Informatics · https://doi.org/10.5555/ecoinf.2023.07"]
