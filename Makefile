@@ -29,7 +29,7 @@ FRESH_TEST := --questions qa_bot/data/fresh-test.jsonl --check-cases qa_bot/data
 GATES_FRESH := --min-recall5 0.95 --min-refusal-recall 0.90 --max-false-refusals 0.25 --min-not-stated-recall 0.65 \
 	--min-multi-recall 0.85 --min-citation-precision 0.80 --min-facts 0.50 --min-language 0.95 --min-check-precision 0.50
 
-.PHONY: run test eval eval-fresh bench bench-answers serve serve-model bench-load clean
+.PHONY: run test eval eval-fresh bench bench-beir bench-answers serve serve-model bench-load clean
 
 $(LLAMA_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ $(LLAMA_STAMP):
 $(STAMP): pyproject.toml $(LLAMA_STAMP)
 	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --force-reinstall --no-deps .wheels/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/qa-bot models
 	touch $(STAMP)
 
@@ -80,6 +80,11 @@ eval-fresh: $(STAMP)
 ## bench: retrieval speed on the seeds and on 100,000 generated abstracts (README figures)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_retrieval.py
+
+## bench-beir: retrieval quality on NFCorpus (../shared/bench/nfcorpus; DATA=DIR for another BEIR set), qa-bot next to
+## bm25s's defaults, and the grid of BM25 settings on its tuning half (README figures)
+bench-beir: $(STAMP)
+	$(BIN)/python scripts/bench_beir.py --tune $(if $(DATA),--data $(DATA))
 
 ## bench-answers: answer speed (first token, tokens/s, total) and quality of the default model (README figures)
 bench-answers: $(STAMP)

@@ -24,7 +24,7 @@ from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
 from qa_bot.export import cited_papers, references_bibtex
 from qa_bot.hygiene import is_blank, normalize_question
 from qa_bot.llm import PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
-from qa_bot.output import answer_json, search_json, to_json
+from qa_bot.output import answer_json, metadata_line, search_json, to_json
 from qa_bot.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
 from qa_bot.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings, describe_error
@@ -449,12 +449,20 @@ def format_sources(answer: Answer) -> str:
         if not answer.hits:
             return ""
         lines = ["Closest papers (not cited):"]
-        lines += [f"  - {hit.paper.title} · {places(hit.paper.locations)}" for hit in answer.hits[:3]]
+        for hit in answer.hits[:3]:
+            lines += [f"  - {hit.paper.title} · {places(hit.paper.locations)}", *metadata_lines(hit.paper, "    ")]
         return "\n".join(lines) + "\n"
     lines = ["Sources:" if answer.path == "generated" else "Sources (quoted: the model's answer did not pass the check):"]
     for c in answer.citations:
         lines.append(f"  [{c.marker}] {c.paper.title} [{c.paper.lang}] · {places(c.paper.locations)}")
+        lines += metadata_lines(c.paper, "      ")
     return "\n".join(lines) + "\n"
+
+
+def metadata_lines(paper, indent: str) -> list[str]:
+    """The record's authors, year, venue and link as one indented line, or none when it has none."""
+    line = metadata_line(paper)
+    return [indent + line] if line else []
 
 
 def format_search(result: SearchResult) -> str:
@@ -468,6 +476,7 @@ def format_search(result: SearchResult) -> str:
                 [
                     f"{hit.rank:>2}. {hit.paper.title}",
                     f"    [{hit.paper.lang}] score {hit.score:.2f} · {places(hit.paper.locations)}",
+                    *metadata_lines(hit.paper, "    "),
                     textwrap.fill(hit.snippet, width=width, initial_indent="    > ", subsequent_indent="      "),
                 ]
             )

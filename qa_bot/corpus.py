@@ -53,6 +53,10 @@ class Paper:
     venue: str | None = None
     doi: str | None = None
 
+    @property
+    def indexed_text(self) -> str:
+        return indexed_text(self.text, self.given_title)
+
 
 class PaperSource(Protocol):
     """The papers at each position, as a corpus in memory or a stored collection holds them."""
@@ -142,6 +146,17 @@ class MemoryPapers:
 def paper_number(paper_id: str) -> int:
     """The id as the unsigned 64-bit number the stored collections keep."""
     return int(paper_id, 16)
+
+
+def indexed_text(text: str, given_title: str | None) -> str:
+    """What the index holds: a given title with the abstract, as BEIR indexes title + text (on
+    NFCorpus nDCG@10 0.318 -> 0.324; README, Retrieval). A derived title adds nothing new."""
+    return f"{given_title}\n{text}" if given_title else text
+
+
+def given_title(records: list[Record]) -> str | None:
+    """A paper's title: that of its first record (in path order) that has one."""
+    return next((record.title for record in records if record.title), None)
 
 
 def normalize_text(text: str) -> str:

@@ -27,7 +27,7 @@ from qa_bot.corpus import Corpus
 from qa_bot.settings import Settings
 
 # Bump when tokenization changes in a way the package versions do not show.
-TERMS_VERSION = "3"
+TERMS_VERSION = "4"  # 3: a given title is indexed with the abstract (Paper.indexed_text); 4: stored collections
 
 
 @dataclass(frozen=True)
@@ -216,4 +216,4 @@ def index_from_terms(documents: list[list[str]], settings: Settings) -> Index:
 
 def build_index(corpus: Corpus, settings: Settings) -> Index:
     """The index of a corpus held in memory (`qa_bot.corpus.load_corpus`)."""
-    return index_from_terms([document_terms(paper.text) for paper in corpus.papers], settings)
+    return index_from_terms([document_terms(paper.indexed_text) for paper in corpus.papers], settings)

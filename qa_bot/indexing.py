@@ -46,8 +46,8 @@ from scipy import sparse
 from qa_bot.bilingual import dictionary, document_terms, headword_prefixes
 from qa_bot.cache import FORMAT as CACHE_FORMAT
 from qa_bot.cache import load_checked, set_aside, warn_not_saved, warn_rebuilt, write_checked
-from qa_bot.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detect_language, paper_id_for,
-                           paper_number, parse_file)
+from qa_bot.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detect_language, given_title,
+                           indexed_text, paper_id_for, paper_number, parse_file)
 from qa_bot.hygiene import printable_name
 from qa_bot.index import (TERMS_VERSION, Counts, Index, Segment, count_terms, document_frequency, joined_counts,
                           segment_from_counts)
@@ -63,6 +63,7 @@ MAX_SEGMENTS = 16
 MAX_DEAD_SHARE = 0.25
 STALE_SECONDS = 600
 PARALLEL_BYTES = 4 << 20  # below this, starting worker processes costs more than it saves
+DEPARTED, RETITLED = -1, -2  # where a written paper's counts come from when not from a file read now
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ def _read_task(task: tuple[ScannedFile, str | None]) -> FileReading:
     records, issues = parse_file(file.name, raw)
     texts = [record.text for record in records]
     vocabulary: dict[str, int] = {}
-    counts = count_terms([document_terms(text) for text in texts], vocabulary)
+    counts = count_terms([document_terms(indexed_text(r.text, r.title)) for r in records], vocabulary)
     return FileReading(
         FileEntry(file.name, len(raw), file.mtime_ns, sha, len(records), tuple(issues)),
         records,
@@ -319,7 +320,7 @@ def update(base: State, entries: list[FileEntry], readings: list[FileReading],
     stored = StoredPapers(base.segments, base.live, lambda: base.names)
     arriving = arrivals(fresh)
     touched = sorted(positions_of_files(base, gone_files) | set(live_positions(base, list(arriving)).values()))
-    leaving = Departure(touched, [stored.text_at(p) for p in touched], vocabulary)
+    leaving = departure(stored, touched, vocabulary)
     plan = sorted(papers_to_write(base, stored, leaving, arriving, fresh, gone_files, order),
                   key=lambda paper: paper.first)
     papers, counts = written(plan, fresh, leaving, stored, len(vocabulary))
@@ -356,11 +357,18 @@ class Departure:
 
     positions: list[int]
     texts: list[str]
+    indexed: list[str]  # what the index held of each (`qa_bot.corpus.indexed_text`)
     vocabulary: dict[str, int]
     counts: Counts = field(init=False)
 
     def __post_init__(self):
-        self.counts = count_terms([document_terms(text) for text in self.texts], self.vocabulary)
+        self.counts = count_terms([document_terms(text) for text in self.indexed], self.vocabulary)
+
+
+def departure(stored: StoredPapers, positions: list[int], vocabulary: dict[str, int]) -> Departure:
+    texts = [stored.text_at(position) for position in positions]
+    titles = [given_title(stored.records_of(position)) for position in positions]
+    return Departure(positions, texts, [indexed_text(text, title) for text, title in zip(texts, titles)], vocabulary)
 
 
 @dataclass
@@ -426,13 +434,13 @@ def papers_to_write(base, stored, leaving, arriving, readings, gone_files, order
     plan = []
     for departing, position in enumerate(leaving.positions):
         number = int(ids[position])
-        kept = [(order[r.location.file], r.location.line, -1, departing, r) for r in stored.records_of(position)
+        kept = [(order[r.location.file], r.location.line, DEPARTED, departing, r) for r in stored.records_of(position)
                 if r.location.file not in gone_files]
         new = [(*place(i, j), i, j, readings[i].records[j]) for i, j in arriving.pop(number, [])]
         records = sorted(kept + new, key=lambda item: item[:2])
         if records:
             first = records[0]
-            source = (first[2], first[3]) if first[2] >= 0 else (-1, departing)
+            source = (first[2], first[3]) if first[2] >= 0 else (DEPARTED, departing)
             names = readings[first[2]].names[first[3]] if first[2] >= 0 else names_in(leaving.texts[departing])
             plan.append(Planned(number, [item[4] for item in records], first[:2], source, names))
     for number, places in arriving.items():
@@ -445,19 +453,27 @@ def papers_to_write(base, stored, leaving, arriving, readings, gone_files, order
 def written(plan: list[Planned], readings: list[FileReading], leaving: Departure, stored: StoredPapers,
             vocabulary_size: int) -> tuple[SegmentPapers, Counts]:
     """The new segment's papers (texts, records, ids, languages, lengths) and term counts."""
-    texts, languages, blocks, rows = [], [], {}, []
+    texts, languages, blocks, rows, retitled = [], [], {}, [], []
     for paper in plan:
         reading, record = paper.source
         if reading >= 0:
-            texts.append(readings[reading].records[record].text)
+            source = readings[reading].records[record]
+            texts.append(source.text)
             languages.append(int(readings[reading].languages[record]))
+            counted = indexed_text(source.text, source.title)
         else:
             texts.append(leaving.texts[record])
             languages.append(int(stored.languages[leaving.positions[record]]))
+            counted = leaving.indexed[record]
+        wanted = indexed_text(texts[-1], given_title(paper.records))
+        if counted != wanted:  # the title now comes from another record: count its words afresh
+            reading, record = RETITLED, len(retitled)
+            retitled.append(wanted)
         blocks.setdefault(reading, []).append(record)
         rows.append((reading, len(blocks[reading]) - 1))
-    parts = [(leaving.counts if reading < 0 else readings[reading].counts).rows(selected)
-             for reading, selected in blocks.items()]
+    sources = {RETITLED: count_terms([document_terms(text) for text in retitled], leaving.vocabulary),
+               DEPARTED: leaving.counts, **{number: reading.counts for number, reading in enumerate(readings)}}
+    parts = [sources[reading].rows(selected) for reading, selected in blocks.items()]
     counts = joined_counts(parts, vocabulary_size)
     offsets = dict(zip(blocks, np.cumsum([0, *[len(selected) for selected in blocks.values()]])))
     wanted = np.array([offsets[reading] + row for reading, row in rows], dtype=np.int64)

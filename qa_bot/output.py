@@ -5,6 +5,7 @@ import json
 
 from qa_bot.answer import Answer
 from qa_bot.corpus import Location, Paper
+from qa_bot.display import paper_link
 from qa_bot.hygiene import shown_answer
 from qa_bot.retrieve import SearchResult
 
@@ -23,6 +24,19 @@ def metadata_json(paper: Paper) -> dict:
     """The record's metadata, null when it has none (shared/CONTRACT.md, additions)."""
     return {"authors": list(paper.authors) or None, "year": paper.year, "venue": paper.venue, "doi": paper.doi,
             "url": paper.url}
+
+
+def metadata_line(paper: Paper) -> str:
+    """"Smith, Lee et al. · 2021 · VLDB · https://doi.org/...": what the record knows, for plain
+    text ("" when it knows nothing)."""
+    parts = (short_authors(paper.authors), str(paper.year or ""), paper.venue or "", paper_link(paper) or "")
+    return " · ".join(part for part in parts if part)
+
+
+def short_authors(authors: tuple[str, ...]) -> str:
+    """The family names of the first two authors (the last word of "Jörg Müller"), then "et al."."""
+    families = [name.split()[-1] for name in authors[:2]]
+    return ", ".join(families) + (" et al." if len(authors) > 2 else "")
 
 
 def answer_dict(answer: Answer) -> dict:

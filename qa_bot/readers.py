@@ -4,9 +4,11 @@ into typed `Record`s (an abstract, where it stands, and the metadata the record 
 
 - `.txt`: one abstract per non-empty line; `translated by ...` marker lines are ignored.
 - `.jsonl`: one object a line: `abstract`, and `title`, `url`, `id`, `authors` (a list, or one
-  string "A and B"), `year` or `published`, `doi`, `venue` (arXiv/OpenAlex-style dumps).
-- `.bib`: BibTeX (bibtexparser 2); LaTeX accents and braces become plain text; the entry's key
-  and first line are its location.
+  string "A and B"), `year` or `published`, `doi`, `venue` (arXiv-style dumps); and OpenAlex works:
+  `abstract_inverted_index` rebuilt into the text, `display_name`, `publication_year`,
+  `authorships[].author.display_name`, `primary_location.source.display_name`.
+- `.bib`: BibTeX (bibtexparser 2); LaTeX accents and braces become plain text, `@string` macros,
+  `#` joins and month names resolve; the entry's key and first line are its location.
 - `.ris`: RIS (rispy), entries cut at their `TY` lines so a broken entry costs only itself.
 - `.json`: CSL-JSON, a list of items (Zotero's "Export Collection").
 - `.csv` / `.tsv`: a header row naming title/abstract/authors/year/doi/url/venue in any case;
@@ -14,10 +16,11 @@ into typed `Record`s (an abstract, where it stands, and the metadata the record 
 
 One rule for every format: a record with a control character in any field is rejected
 (`qa_bot.hygiene.corpus_control_character`), titles lose markup (`plain_text`). A record without an
-abstract is no error: such records are counted, one note per file. Not handled: OpenAlex's
-inverted-index abstracts, RIS/CSV in other encodings than UTF-8, BibTeX `@string` macros in names.
+abstract is no error: such records are counted, one note per file. Not handled: RIS/CSV in other
+encodings than UTF-8.
 """
 
+import calendar
 import csv
 import io
 import json
@@ -37,6 +40,8 @@ DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECA
 BIBTEX_AND = re.compile(r"\s+and\s+")
 RIS_START = re.compile(r"^TY  -", re.MULTILINE)
 CSV_VENUES = ("venue", "journal", "source", "booktitle")
+# BibTeX's predefined month macros: `month = jan`.
+MONTHS = {name[:3].lower(): name for name in calendar.month_name[1:]}
 # bibtexparser logs each failed block itself, as several lines with 0-based line numbers; each is
 # reported here as one CorpusIssue instead.
 logging.getLogger("bibtexparser").setLevel(logging.CRITICAL)
@@ -135,20 +140,67 @@ def read_jsonl(name: str, text: str) -> Reading:
         if not isinstance(obj, dict):
             reading.problem(number, "not a JSON object; skipped")
             continue
-        if bad := next((key for key in ("title", "url", "doi") if not _optional_string(obj.get(key))), None):
+        if bad := next((key for key in ("title", "display_name", "url", "doi") if not _optional_string(obj.get(key))), None):
             reading.problem(number, f'"{bad}" must be a string; skipped')
             continue
-        reading.add(number, obj.get("abstract"), title=obj.get("title"), authors=_names(obj.get("authors")),
-                    year=year_of(obj.get("year") or obj.get("published")), venue=_text(obj.get("venue")),
+        try:
+            abstract = obj.get("abstract") or inverted_abstract(obj.get("abstract_inverted_index"))
+        except ValueError as exc:
+            reading.problem(number, f"{exc}; skipped")
+            continue
+        reading.add(number, abstract, title=obj.get("title") or obj.get("display_name"),
+                    authors=_names(obj.get("authors")) or openalex_authors(obj.get("authorships")),
+                    year=year_of(obj.get("year") or obj.get("published") or obj.get("publication_year")),
+                    venue=_text(obj.get("venue")) or openalex_venue(obj.get("primary_location")),
                     doi=doi_of(obj.get("doi")), url=obj.get("url") or None)
     return reading.finished()
 
 
+def inverted_abstract(index) -> str | None:
+    """OpenAlex's `abstract_inverted_index` ({"We": [0], "propose": [1], ...}) as the text it was
+    made from; None when there is none. ValueError when it is not a map of words to positions."""
+    if index is None:
+        return None
+    if not isinstance(index, dict):
+        raise ValueError('"abstract_inverted_index" is not an object of words and positions')
+    words: dict[int, str] = {}
+    for word, positions in index.items():
+        if not isinstance(positions, list) or not all(_position(p) for p in positions):
+            raise ValueError(f'"abstract_inverted_index" gives "{word}" no list of positions')
+        words.update(dict.fromkeys(positions, word))
+    return " ".join(words[position] for position in sorted(words))
+
+
+def openalex_authors(authorships) -> tuple[str, ...]:
+    """`authorships[].author.display_name` of an OpenAlex work."""
+    if not isinstance(authorships, list):
+        return ()
+    return tuple(filter(None, (_nested(item, "author", "display_name") for item in authorships)))
+
+
+def openalex_venue(location) -> str | None:
+    """`primary_location.source.display_name` of an OpenAlex work: its journal or conference."""
+    return _nested(location, "source", "display_name")
+
+
+def _nested(value, *keys) -> str | None:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return _text(value)
+
+
+def _position(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def read_bib(name: str, text: str) -> Reading:
     reading = Reading(name)
-    library = bibtexparser.parse_string(text, append_middleware=[LatexDecodingMiddleware()])
+    # Values are taken raw (no parse stack), so that `@string` macros and `#` joins resolve here.
+    library = bibtexparser.parse_string(text, parse_stack=[])
     for block in library.failed_blocks:
         reading.problem(block.start_line + 1, f"malformed BibTeX entry ({bibtex_failure(block)}); skipped")
+    resolve_macros(library, reading)
+    library = LatexDecodingMiddleware().transform(library)
     for entry in library.entries:
         fields = {key.lower(): value.value for key, value in entry.fields_dict.items() if isinstance(value.value, str)}
         reading.add(entry.start_line + 1, fields.get("abstract"), key=entry.key, title=fields.get("title"),
@@ -157,6 +209,58 @@ def read_bib(name: str, text: str) -> Reading:
                     venue=fields.get("journal") or fields.get("booktitle") or None,
                     doi=doi_of(fields.get("doi")), url=fields.get("url") or None)
     return reading.finished()
+
+
+def resolve_macros(library, reading: Reading) -> None:
+    """Every field as its text: `journal = jmlr` with `@string{jmlr = "Journal of ..."}` is that
+    journal, `"Proc. " # conf` is joined, `month = jan` is January. A name no `@string` defines
+    is kept as written, with a warning naming the entry's line."""
+    strings: dict[str, str] = {}
+    for macro in library.strings:
+        strings[macro.key.lower()] = bibtex_value(macro.value, strings)[0]
+    for entry in library.entries:
+        for bib_field in entry.fields:
+            if not isinstance(bib_field.value, str):
+                continue
+            bib_field.value, undefined = bibtex_value(bib_field.value, strings)
+            for macro in undefined:
+                reading.problem(entry.start_line + 1,
+                                f'"{macro}" in {bib_field.key} is not a defined @string; kept as written')
+
+
+def bibtex_value(raw: str, strings: dict[str, str]) -> tuple[str, list[str]]:
+    """A raw BibTeX value's text, and the macro names in it that `strings` does not define: its
+    `{...}` and `"..."` parts without their delimiters, numbers as written, macros replaced."""
+    text, undefined = [], []
+    for part in top_level_parts(raw):
+        name = part.lower()
+        if part[0] in '{"':
+            text.append(part[1:-1])
+        elif name in strings:
+            text.append(strings[name])
+        elif name in MONTHS or part.isdigit():
+            text.append(MONTHS.get(name, part))
+        else:
+            undefined.append(part)
+            text.append(part)
+    return "".join(text), undefined
+
+
+def top_level_parts(raw: str) -> list[str]:
+    """The parts of a value joined by `#` outside braces and quotes: `pre # "ICML"` is two."""
+    parts, start, depth, quoted = [], 0, 0, False
+    for position, char in enumerate(raw):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == '"' and depth == 0:
+            quoted = not quoted
+        elif char == "#" and depth == 0 and not quoted:
+            parts.append(raw[start:position])
+            start = position + 1
+    parts.append(raw[start:])
+    return [part.strip() for part in parts if part.strip()]
 
 
 def bibtex_failure(block) -> str:

@@ -1,5 +1,6 @@
 """The cached collection: reused when nothing changed, updated file by file, equal to a full rebuild."""
 
+import json
 import os
 import signal
 import subprocess
@@ -181,3 +182,22 @@ def test_the_store_holds_the_records_metadata(tmp_path):
 def vars_of(paper):
     return (paper.paper_id, paper.text, paper.lang, paper.title, paper.locations, paper.authors, paper.year,
             paper.venue, paper.doi, paper.url)
+
+
+@pytest.mark.parametrize("change", ["lose the title", "gain the title"])
+def test_an_update_follows_the_title_a_paper_gains_or_loses(tmp_path, change):
+    abstract = "We cluster citation graphs with contrastive views and report gains on five benchmarks."
+    titled = json.dumps({"title": "Quokka: spectral ensembles", "abstract": abstract}) + "\n"
+    files = {"a.txt": abstract + "\n"} if change == "gain the title" else {"a.txt": abstract + "\n", "b.jsonl": titled}
+    folder = write_corpus(tmp_path / "c", files)
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
+    before = open_collection(settings)
+    if change == "gain the title":
+        (folder / "b.jsonl").write_text(titled, "utf-8")
+    else:
+        (folder / "b.jsonl").unlink()
+    after = open_collection(settings)
+    quokka = after.index.unit_scores(query_units("quokka spectral"))
+    assert (quokka.max() > 0) == (change == "gain the title")
+    assert before.index.unit_scores(query_units("quokka")).max() != quokka.max()
+    assert results(after) == results(rebuilt(folder, tmp_path))

@@ -10,14 +10,14 @@ import pytest
 from bibtexparser.middlewares import LatexDecodingMiddleware
 
 from qa_bot.answer import Assistant
-from qa_bot.cli import print_cited_bibtex
+from qa_bot.cli import format_search, format_sources, print_cited_bibtex
 from qa_bot.corpus import Paper, load_corpus
 from qa_bot.display import bibliographic_html, closest_papers_html, source_card_html
 from qa_bot.errors import CorpusError
 from qa_bot.export import cited_papers, conversation_markdown, references_bibtex
-from qa_bot.output import answer_json, search_json
-from qa_bot.readers import Location, read_bib, read_csv
-from qa_bot.retrieve import Hit, Retriever
+from qa_bot.output import answer_json, search_json, short_authors
+from qa_bot.readers import Location, bibtex_value, inverted_abstract, read_bib, read_csv
+from qa_bot.retrieve import Hit, Retriever, SearchResult
 from qa_bot.settings import Settings
 from tests.conftest import write_corpus
 from tests.contract import assert_contract, assert_metadata
@@ -50,12 +50,15 @@ def test_every_broken_record_is_a_warning_naming_file_and_line_and_the_rest_load
         "broken.bib:9: malformed BibTeX entry (Unexpected block start: `@article`. Was still looking for "
         "field-value closing `}`); skipped",
         "broken.json:3: not valid JSON (Invalid control character at); the rest of the file was skipped",
+        'jabref.bib:23: "tkde" in journal is not a defined @string; kept as written',
         "latin1.csv:2: not valid UTF-8; the whole file was skipped",
         "mendeley.ris: 1 record without an abstract skipped (the first at line 21)",
+        'openalex.jsonl:3: "abstract_inverted_index" gives "moisture" no list of positions; skipped',
+        "openalex.jsonl: 1 record without an abstract skipped (the first at line 2)",
         "scholar.csv: 1 record without an abstract skipped (the first at line 5)",
         "zotero.bib: 1 record without an abstract skipped (the first at line 24)",
     ]
-    assert len(exports.papers) == 11
+    assert len(exports.papers) == 15
     # The good entries on both sides of the broken ones are kept.
     assert {loc.key for p in exports.papers for loc in p.locations if loc.file == "broken.bib"} == {
         "ito2019quant", "silva2023soil"}
@@ -70,6 +73,50 @@ def test_bibtex_latex_accents_and_braces_become_plain_text():
     assert (first.year, first.venue, first.doi) == (2021, "Journal of Graph Computing", "10.5555/jgc.2021.0142")
     assert first.location == Location("zotero.bib", 3, "mueller2021graphs")
     assert "keeps 96% of the dense model" in reading.records[1].text
+
+
+def test_bibtex_string_macros_joins_and_months_resolve():
+    reading = read_bib("jabref.bib", (EXPORTS / "jabref.bib").read_text("utf-8"))
+    kernels, tables, drift = reading.records
+    assert (kernels.venue, kernels.year, kernels.title) == (
+        "Journal of Machine Learning Research", 2021, "Random Features for Streaming Kernel Regression")
+    assert tables.venue == "Proceedings of the Workshop on Data Integration"
+    assert tables.authors == ("Beatriz da Silva",) and kernels.authors == ("Chinedu Okafor", "Lars Svensson")
+    # A name no @string defines is kept, and said once, at the entry's line.
+    assert drift.venue == "tkde" and drift.authors == ("Petr Novák",)
+    assert [str(issue) for issue in reading.issues] == [
+        'jabref.bib:23: "tkde" in journal is not a defined @string; kept as written']
+
+
+@pytest.mark.parametrize("raw, text, undefined", [
+    ('"Proc. " # conf # {, 2nd {ed.}}', "Proc. Conference, 2nd {ed.}", []),
+    ("jan", "January", []), ("2021", "2021", []), ("{a # b}", "a # b", []), ('"x # y" # nope', "x # ynope", ["nope"]),
+])
+def test_a_bibtex_value_resolves_part_by_part(raw, text, undefined):
+    assert bibtex_value(raw, {"conf": "Conference"}) == (text, undefined)
+
+
+def test_openalex_works_give_their_abstract_and_metadata(exports):
+    work = paper(exports, "songbirds")
+    assert work.text == ("Night-flying songbirds call as they migrate. We place forty low-cost recorders along a "
+                         "coastline and count calls with a small classifier. Counts track weather-radar estimates of "
+                         "migration with a correlation of 0.83, at a tenth of the cost.")
+    assert work.title == "Acoustic Monitoring of Bird Migration with Low-Cost Recorders"
+    assert work.authors == ("Hanna Lindqvist", "Tomás Ferreira", "Grace Mwangi")
+    assert (work.year, work.venue, work.doi) == (2023, "Ecological Informatics", "10.5555/ecoinf.2023.07")
+
+
+@pytest.mark.parametrize("index, text", [
+    ({"b": [1], "a": [0, 2]}, "a b a"), ({}, ""), (None, None), ({"gap": [5], "first": [0]}, "first gap"),
+])
+def test_an_inverted_index_is_read_in_position_order(index, text):
+    assert inverted_abstract(index) == text
+
+
+@pytest.mark.parametrize("index", [["a"], {"a": 0}, {"a": ["0"]}, {"a": [-1]}, {"a": [True]}])
+def test_a_malformed_inverted_index_is_an_error(index):
+    with pytest.raises(ValueError, match="abstract_inverted_index"):
+        inverted_abstract(index)
 
 
 def test_the_same_abstract_in_several_formats_is_one_paper_with_every_location(exports):
@@ -226,3 +273,45 @@ def test_ask_bibtex_prints_the_cited_papers(exports_retriever, tmp_path, capsys)
     print_cited_bibtex(assistant, "How do quantum computers factor large integers?")
     printed = capsys.readouterr()
     assert printed.out == "" and "cites no paper" in printed.err
+
+
+def test_plain_text_search_shows_the_metadata(exports_retriever):
+    text = format_search(exports_retriever.search("bird migration recorders", 1))
+    assert text.splitlines()[2] == (
+        "    Lindqvist, Ferreira et al. · 2023 · Ecological Informatics · https://doi.org/10.5555/ecoinf.2023.07")
+    # A record without metadata adds no line.
+    seeds_like = Paper("p", "An abstract.", "en", "T", [Location("a.txt", 1)])
+    assert format_search(SearchResult("q", [Hit(1, seeds_like, 1.0, "An abstract.")], 0.0)).count("\n") == 2
+
+
+def test_plain_text_sources_of_an_answer_show_the_metadata(exports_retriever, tmp_path):
+    text = format_sources(ask_exports(exports_retriever, tmp_path))
+    assert "      Müller, Nakamura · 2021 · Journal of Graph Computing · https://doi.org/10.5555/jgc.2021.0142\n" in text
+
+
+@pytest.mark.parametrize("authors, shown", [
+    ((), ""), (("Jörg Müller",), "Müller"), (("Ann Smith", "Bo Lee"), "Smith, Lee"),
+    (("Ann Smith", "Bo Lee", "Cy Wu"), "Smith, Lee et al."), (("张伟", "Consortium"), "张伟, Consortium"),
+])
+def test_authors_are_shortened_to_two_family_names(authors, shown):
+    assert short_authors(authors) == shown
+
+
+def test_a_given_title_is_indexed_with_the_abstract(exports_retriever, exports):
+    # "Schema" stands only in the title of the JabRef entry, not in its abstract.
+    titled = paper(exports, "cryptic")
+    assert "schema" not in titled.text.lower()
+    assert [hit.paper.paper_id for hit in exports_retriever.search("schema", 3).hits] == [titled.paper_id]
+    assert titled.indexed_text == f"{titled.given_title}\n{titled.text}"
+    untitled = Paper("p", "An abstract.", "en", "Derived title", [Location("a.txt", 1)])
+    assert untitled.indexed_text == "An abstract."
+
+
+def test_plain_text_closest_papers_of_a_declined_answer_show_the_metadata(exports_retriever, tmp_path):
+    stream = Assistant(exports_retriever, FakeModel("unused"), Settings(corpus=EXPORTS, cache_dir=tmp_path)).ask(
+        "Which telescope observed the songbirds?")
+    list(stream)
+    assert stream.answer.abstained
+    assert format_sources(stream.answer).splitlines()[1:3] == [
+        "  - Acoustic Monitoring of Bird Migration with Low-Cost Recorders · openalex.jsonl:1",
+        "    Lindqvist, Ferreira et al. · 2023 · Ecological Informatics · https://doi.org/10.5555/ecoinf.2023.07"]
