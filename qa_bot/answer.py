@@ -334,7 +334,7 @@ class Assistant:
         return coverage.enough(settings.min_coverage, settings.min_shared_words, settings.short_question_words)
 
     def _papers(self, hits: list[Hit], paper_ids: tuple[str, ...]) -> list[Paper]:
-        return [hit.paper for hit in hits] + [self.retriever.corpus.paper(paper_id) for paper_id in paper_ids]
+        return [hit.paper for hit in hits] + [corpus.paper(paper_id) for paper_id in paper_ids if (corpus := self.retriever.corpus).has(paper_id)]
 
     def _messages(self, query: Query, sources: list[Source]) -> list[dict[str, str]]:
         folder = self.settings.prompts_dir

@@ -9,6 +9,7 @@ import shutil
 import socket
 import sys
 import textwrap
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from qa_bot.corpus import CorpusIssue, places
 from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
 from qa_bot.export import cited_papers, references_bibtex
 from qa_bot.hygiene import is_blank, normalize_question
+from qa_bot.indexing import Progress, collection_folder
 from qa_bot.llm import PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
 from qa_bot.output import answer_json, metadata_line, search_json, to_json
 from qa_bot.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
@@ -43,7 +45,7 @@ def make_settings(**flags) -> Settings:
 
 
 def open_retriever(settings: Settings) -> Retriever:
-    retriever = Retriever.open(settings)
+    retriever = Retriever.open(settings, Progress())
     report_corpus_issues(retriever.corpus.issues)
     return retriever
 
@@ -113,6 +115,34 @@ def search(query, top_k, as_json, corpus, strict):
     for text in queries:
         result = retriever.search(text, settings.top_k)
         click.echo(search_json(result) if as_json else format_search(result))
+
+
+@cli.command("index")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@corpus_option
+@strict_option
+def index_command(as_json, corpus, strict):
+    """Build or update the cached index of the corpus folder: only files whose size or time
+    changed are read (every command does this; here with a summary)."""
+    settings = make_settings(corpus=corpus, strict=strict)
+    started = time.perf_counter()
+    retriever = open_retriever(settings)
+    summary = index_summary(retriever, collection_folder(settings), time.perf_counter() - started)
+    click.echo(json.dumps(summary, ensure_ascii=False) if as_json else format_index_summary(summary))
+
+
+def index_summary(retriever: Retriever, cache: Path, seconds: float) -> dict:
+    corpus = retriever.corpus
+    added, removed = retriever.changes
+    return {"papers": corpus.paper_count, "added": added, "removed": removed, "records": corpus.record_count,
+            "files": corpus.file_count, "from_cache": retriever.from_cache, "seconds": round(seconds, 3),
+            "cache": str(cache)}
+
+
+def format_index_summary(summary: dict) -> str:
+    change = "unchanged" if summary["from_cache"] else f"{summary['added']:,} added, {summary['removed']:,} removed"
+    return (f"{summary['papers']:,} papers ({change}) from {summary['records']:,} records in {summary['files']:,} "
+            f"files, in {summary['seconds']:.1f} s; index in {summary['cache']}")
 
 
 @cli.command()

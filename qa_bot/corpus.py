@@ -79,8 +79,9 @@ class Corpus:
     paper an update changed or removed is dead and holds no paper (`qa_bot.indexing`)."""
 
     def __init__(self, folder: Path, source: PaperSource, issues: list[CorpusIssue], content_hash: str,
-                 record_count: int, file_count: int):
+                 record_count: int, file_count: int, stamp: tuple = ()):
         self.folder = Path(folder)
+        self.stamp = stamp  # (name, size, modification time) of each file read: to notice a change
         self.source = source
         self.issues = issues
         self.content_hash = content_hash
@@ -112,6 +113,14 @@ class Corpus:
 
     def paper(self, paper_id: str) -> Paper:
         return self.paper_at(self.position(paper_id))
+
+    def has(self, paper_id: str) -> bool:
+        """Whether the collection holds the paper (one cited before an update may be gone)."""
+        try:
+            self.position(paper_id)
+        except KeyError:
+            return False
+        return True
 
     def paper_at_location(self, file: str, line: int) -> Paper | None:
         """The paper whose record stands at file:line, if any."""

@@ -48,6 +48,7 @@ from qa_bot.cache import FORMAT as CACHE_FORMAT
 from qa_bot.cache import load_checked, set_aside, warn_not_saved, warn_rebuilt, write_checked
 from qa_bot.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detect_language, given_title,
                            indexed_text, paper_id_for, paper_number, parse_file)
+from qa_bot.errors import CorpusError
 from qa_bot.hygiene import printable_name
 from qa_bot.index import (TERMS_VERSION, Counts, Index, Segment, count_terms, document_frequency, joined_counts,
                           segment_from_counts)
@@ -134,12 +135,18 @@ class Collection:
 
 
 class Progress:
-    """A one-line progress bar on stderr: files, records, rate, time left (by bytes read)."""
+    """Progress of reading the corpus files on stderr: files, records, rate, time left (by bytes).
+    Silent for the first second (an update of a few files needs none); on a terminal one line
+    redrawn, elsewhere a line every LOG_SECONDS."""
+
+    QUIET_SECONDS, LOG_SECONDS = 1.0, 5.0
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
-        self.started = time.monotonic()
+        self.redraw = self.stream.isatty()
+        self.started = self.shown = time.monotonic()
         self.total_files = self.total_bytes = self.files = self.bytes = self.records = 0
+        self.drawn = False
 
     def start(self, files: list[ScannedFile]) -> None:
         self.total_files, self.total_bytes = len(files), sum(f.size for f in files)
@@ -148,15 +155,22 @@ class Progress:
         self.files += 1
         self.bytes += reading.entry.size
         self.records += reading.entry.records
-        elapsed = time.monotonic() - self.started
+        now = time.monotonic()
+        due = now - self.started >= self.QUIET_SECONDS and (self.redraw or now - self.shown >= self.LOG_SECONDS)
+        if due or (self.drawn and self.files == self.total_files):
+            self.stream.write(("\r" if self.redraw else "") + self.line(now - self.started)
+                              + ("   " if self.redraw else "\n"))
+            self.stream.flush()
+            self.shown, self.drawn = now, True
+
+    def line(self, elapsed: float) -> str:
         rate = self.records / elapsed if elapsed else 0.0
         left = elapsed * (self.total_bytes - self.bytes) / self.bytes if self.bytes else 0.0
-        self.stream.write(f"\rqa-bot: reading files {self.files:,}/{self.total_files:,}, {self.records:,} records, "
-                          f"{rate:,.0f} records/s, {_duration(left)} left   ")
-        self.stream.flush()
+        return (f"qa-bot: reading files {self.files:,}/{self.total_files:,}, {self.records:,} records, "
+                f"{rate:,.0f} records/s, {_duration(left)} left")
 
     def finish(self) -> None:
-        if self.files:
+        if self.drawn and self.redraw:
             self.stream.write("\n")
 
 
@@ -210,7 +224,17 @@ def collection_of(corpus: Path, state: State, issues: list[CorpusIssue], setting
     index = Index({term: number for number, term in enumerate(state.vocabulary)},
                   [segment.postings for segment in state.segments], lengths, state.live, state.frequency, settings)
     file_count = sum(entry.records > 0 for entry in state.files)
-    return Collection(Corpus(corpus, papers, issues, digest.hexdigest(), record_count, file_count), index, **how)
+    stamp = tuple((entry.name, entry.size, entry.mtime_ns) for entry in state.files)
+    return Collection(Corpus(corpus, papers, issues, digest.hexdigest(), record_count, file_count, stamp), index, **how)
+
+
+def folder_changed(corpus: Corpus) -> bool:
+    """Whether the corpus folder's files differ (names, sizes, times) from those it was read from."""
+    try:
+        scanned, _ = scan(corpus.folder)
+    except CorpusError:
+        return True  # gone or emptied: opening again says so
+    return tuple((file.name, file.size, file.mtime_ns) for file in scanned) != corpus.stamp
 
 
 def noted(folder: Path, state: State, entries: list[FileEntry]) -> State:

@@ -75,7 +75,7 @@ class Retriever:
         units = query_units(query)
         terms = [term for unit in units for term in unit]
         scores = self.index.unit_scores(units)
-        candidates = np.union1d(self.index.matching(terms), [self.corpus.position(pid) for pid in include]).astype(int)
+        candidates = np.union1d(self.index.matching(terms), [self.corpus.position(pid) for pid in include if self.corpus.has(pid)]).astype(int)
         top = top_k(candidates, scores, max(k, NAMED_FIRST_DEPTH) if names else k)
         if names:
             held = [self.papers_holding(name) for name in names]

@@ -10,6 +10,7 @@ when this process's cap is reached). Everything that comes from the corpus or
 the model is shown through `qa_bot.display`, which escapes it.
 """
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -22,6 +23,7 @@ from qa_bot.answer import Answer, Assistant
 from qa_bot.conversation import Conversation
 from qa_bot.errors import QaBotError
 from qa_bot.export import cited_papers, conversation_markdown, references_bibtex
+from qa_bot.indexing import folder_changed
 from qa_bot.llm import LanguageModel, open_model
 from qa_bot.retrieve import Retriever
 from qa_bot.settings import Settings, describe_error
@@ -34,31 +36,50 @@ class ChatTurn:
     question: str
     answer: Answer | None = None  # None while it is written, or if it was interrupted
     error: str | None = None
+    notice: str | None = None  # the corpus changed before this question was answered
 
 
 @dataclass
 class ChatSession:
     turns: list[ChatTurn] = field(default_factory=list)
     conversation: Conversation = field(default_factory=Conversation)
+    seen: str | None = None  # the content hash of the corpus this tab last answered from
 
     def answers(self) -> list[Answer]:
         return [turn.answer for turn in self.turns if turn.answer is not None]
 
 
+class Library:
+    """The collection every tab reads, opened again when its folder has changed (by the first tab
+    to notice: the others find it updated)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.retriever = Retriever.open(settings)
+        self.lock = threading.Lock()
+
+    def current(self) -> Retriever:
+        with self.lock:
+            if folder_changed(self.retriever.corpus):
+                self.retriever = Retriever.open(self.settings)
+            return self.retriever
+
+
 @st.cache_resource(show_spinner="Loading the papers and the model (once for every tab)…")
-def load_pipeline(settings_json: str, llm_api_key: str | None) -> tuple[Retriever, LanguageModel]:
+def load_pipeline(settings_json: str, llm_api_key: str | None) -> tuple[Library, LanguageModel]:
     # The JSON masks the model server's key (it is a secret): it comes alongside.
     key = SecretStr(llm_api_key) if llm_api_key else None
     settings = Settings.model_validate_json(settings_json).model_copy(update={"llm_api_key": key})
-    return Retriever.open(settings), open_model(settings)
+    return Library(settings), open_model(settings)
 
 
 def main() -> None:
     st.set_page_config(page_title="qa-bot · ask the papers", layout="centered")
     st.html(f"<style>{resources.files('qa_bot').joinpath('data/ui.css').read_text('utf-8')}</style>")
-    settings, retriever, model, model_name = start_or_explain()
+    settings, library, model, model_name = start_or_explain()
     chat = session()
-    top_k, show_scores = sidebar(retriever, model_name, settings, chat)
+    chat.seen = chat.seen or library.retriever.corpus.content_hash
+    top_k, show_scores, retriever = sidebar(library, model_name, settings, chat)
     st.title("Ask the papers")
     if not chat.turns:
         st.caption(
@@ -68,18 +89,18 @@ def main() -> None:
     for position, turn in enumerate(chat.turns):
         show_turn(turn, position, show_scores)
     if question := st.chat_input("Ask about the papers, in English or 中文"):
-        answer_new_question(retriever, model, settings.model_copy(update={"top_k": top_k}), chat, question)
+        answer_new_question(library, model, settings.model_copy(update={"top_k": top_k}), chat, question)
 
 
-def start_or_explain() -> tuple[Settings, Retriever, LanguageModel, str]:
+def start_or_explain() -> tuple[Settings, Library, LanguageModel, str]:
     """The settings, the shared pipeline and the model's name; a problem the user must fix stops the page with a
     readable message (no model, empty corpus, a bad QA_BOT_* value)."""
     try:
         settings = Settings()
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        retriever, model = load_pipeline(settings.model_dump_json(), key)
+        library, model = load_pipeline(settings.model_dump_json(), key)
         # Named here: a model server is asked for its model, and one that is down stops the page with its message.
-        return settings, retriever, model, model.name
+        return settings, library, model, model.name
     except ValidationError as exc:
         stop_with(describe_error(exc))
     except QaBotError as exc:
@@ -99,14 +120,20 @@ def session() -> ChatSession:
     return st.session_state.chat
 
 
-def sidebar(retriever: Retriever, model_name: str, settings: Settings, chat: ChatSession) -> tuple[int, bool]:
-    """Corpus and model in use, the retrieval options, New chat, the Markdown export and the
-    cited papers as BibTeX."""
-    corpus = retriever.corpus
+def sidebar(library: Library, model_name: str, settings: Settings,
+            chat: ChatSession) -> tuple[int, bool, Retriever]:
+    """Corpus (with Reload corpus) and model in use, the retrieval options, New chat, the Markdown
+    export and the cited papers as BibTeX. Returns the options and the retriever to use."""
     with st.sidebar:
         st.header("qa-bot")
         st.caption("Offline answers from paper abstracts, with citations.")
         st.subheader("Corpus")
+        retriever = library.retriever
+        if st.button("Reload corpus", width="stretch"):
+            retriever = reloaded(library)
+            st.caption(display.escape_markdown(change_notice(chat.seen, retriever) or "The corpus folder is unchanged."))
+            chat.seen = retriever.corpus.content_hash
+        corpus = retriever.corpus
         st.markdown(display.escape_markdown(corpus_summary(retriever)))
         st.subheader("Model")
         st.markdown(display.escape_markdown(model_name))
@@ -134,7 +161,26 @@ def sidebar(retriever: Retriever, model_name: str, settings: Settings, chat: Cha
             width="stretch",
             disabled=not cited,
         )
-    return top_k, show_scores
+    return top_k, show_scores, retriever
+
+
+def reloaded(library: Library) -> Retriever:
+    """The library's retriever, opened again if the folder changed (errors shown as a message)."""
+    try:
+        return library.current()
+    except QaBotError as exc:
+        st.error(display.escape_markdown(str(exc)))
+        return library.retriever
+
+
+def change_notice(seen: str | None, retriever: Retriever) -> str | None:
+    """What changed in the corpus since this tab last looked, if it did."""
+    corpus = retriever.corpus
+    if seen is None or seen == corpus.content_hash:
+        return None
+    added, removed = retriever.changes
+    return (f"The corpus folder changed: {added:,} papers added and {removed:,} removed; "
+            f"{corpus.paper_count:,} papers now.")
 
 
 def corpus_summary(retriever: Retriever) -> str:
@@ -150,6 +196,8 @@ def show_turn(turn: ChatTurn, position: int, show_scores: bool) -> None:
     with st.chat_message("user"):
         st.html(display.text_html(turn.question, "qa-question"))
     with st.chat_message("assistant"):
+        if turn.notice is not None:
+            st.info(display.escape_markdown(turn.notice))
         if turn.error is not None:
             st.error(display.escape_markdown(turn.error))
         elif turn.answer is None:
@@ -185,10 +233,11 @@ class TabModel:
 WAITING_NOTICE = "Waiting for the model: another tab's question is being answered. Yours is next."
 
 
-def answer_new_question(retriever: Retriever, model: LanguageModel, settings: Settings, chat: ChatSession,
+def answer_new_question(library: Library, model: LanguageModel, settings: Settings, chat: ChatSession,
                         question: str) -> None:
     """Stream the answer as the citation check passes it, then show the page again with the
-    finished turn (linked markers, source cards)."""
+    finished turn (linked markers, source cards). A changed corpus folder is read first, and the
+    turn says what changed."""
     turn = ChatTurn(question)
     chat.turns.append(turn)
     with st.chat_message("user"):
@@ -196,6 +245,9 @@ def answer_new_question(retriever: Retriever, model: LanguageModel, settings: Se
     with st.chat_message("assistant"):
         status = st.empty()
         status.caption("Reading the papers…")
+        retriever = reloaded(library)
+        turn.notice = change_notice(chat.seen, retriever)
+        chat.seen = retriever.corpus.content_hash
         assistant = Assistant(retriever, TabModel(model, lambda: status.info(WAITING_NOTICE)), settings)
         try:
             stream = assistant.ask(question, chat.conversation)

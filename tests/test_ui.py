@@ -112,7 +112,7 @@ def test_the_export_holds_the_conversation_and_its_references(fake_model, seeds_
 def test_new_chat_clears_the_conversation(fake_model):
     fake_model(TINYMIM_ANSWER)
     app = ask(start(), "What accuracy does TinyMIM reach on ImageNet?")
-    app.button[0].click().run()
+    next(b for b in app.button if b.label == "New chat").click().run()
     assert len(app.chat_message) == 0
     assert app.session_state["chat"].conversation.turns == []
 
@@ -230,3 +230,45 @@ def test_a_model_server_that_fails_mid_answer_is_a_message_in_the_page(fresh_pip
     assert server.requests[-1]["authorization"] == "Bearer sk-secret"  # the masked settings JSON did not lose it
     sidebar = as_rendered(" ".join(element.value for element in app.sidebar.markdown))
     assert f"fake-model @ {server.url}" in sidebar and "sk-secret" not in sidebar
+
+
+def copied_seeds(folder: Path) -> Path:
+    folder.mkdir()
+    for path in sorted((APP.parent.parent / "seeds").glob("*.txt")):
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def sidebar_text(app: AppTest) -> str:
+    return as_rendered(" ".join(element.value for element in app.sidebar.markdown))
+
+
+def test_a_changed_corpus_folder_is_read_before_the_next_question_and_the_turn_says_so(fake_model, tmp_path,
+                                                                                        monkeypatch):
+    corpus = copied_seeds(tmp_path / "corpus")
+    monkeypatch.setenv("QA_BOT_CORPUS", str(corpus))
+    fake_model(TINYMIM_ANSWER, "Quokkanet cuts memory by 40% [1].")
+    app = ask(start(), "What accuracy does TinyMIM reach on ImageNet?")
+    assert "changed" not in message_html(app, 1)
+    (corpus / "new.txt").write_text("Quokkanet, a sparse attention model, cuts memory by 40% on long documents.\n",
+                                    "utf-8")
+    app = ask(app, "How much memory does Quokkanet save?")
+    notice = " ".join(element.value for element in app.chat_message[3].info)
+    assert "The corpus folder changed: 1 papers added and 0 removed; 33 papers now." in as_rendered(notice)
+    assert "Quokkanet" in message_html(app, 3) and "new.txt:1" in message_html(app, 3)
+    assert "33 papers" in sidebar_text(app)
+
+
+def test_reload_corpus_reads_a_changed_folder_and_says_what_changed(fake_model, tmp_path, monkeypatch):
+    corpus = copied_seeds(tmp_path / "corpus")
+    monkeypatch.setenv("QA_BOT_CORPUS", str(corpus))
+    fake_model(TINYMIM_ANSWER)
+    app = start()
+    reload = next(button for button in app.sidebar.button if button.label == "Reload corpus")
+    reload.click().run()
+    assert "The corpus folder is unchanged." in as_rendered(" ".join(element.value for element in app.sidebar.caption))
+    sorted(corpus.glob("*.txt"))[0].unlink()
+    next(button for button in app.sidebar.button if button.label == "Reload corpus").click().run()
+    captions = as_rendered(" ".join(element.value for element in app.sidebar.caption))
+    assert "The corpus folder changed: 0 papers added and 4 removed; 28 papers now." in captions
+    assert "28 papers" in sidebar_text(app)
