@@ -44,8 +44,10 @@ def make_settings(**flags) -> Settings:
         raise BadInputError(describe_error(exc)) from None
 
 
-def open_retriever(settings: Settings) -> Retriever:
-    retriever = Retriever.open(settings, Progress())
+def open_retriever(settings: Settings, progress: Progress | None = None) -> Retriever:
+    """The corpus's retriever, its corpus problems reported; the progress of reading files shown on
+    a terminal (a script reading stderr gets only warnings and errors), or always with `progress`."""
+    retriever = Retriever.open(settings, progress or (Progress() if sys.stderr.isatty() else None))
     report_corpus_issues(retriever.corpus.issues)
     return retriever
 
@@ -126,7 +128,7 @@ def index_command(as_json, corpus, strict):
     changed are read (every command does this; here with a summary)."""
     settings = make_settings(corpus=corpus, strict=strict)
     started = time.perf_counter()
-    retriever = open_retriever(settings)
+    retriever = open_retriever(settings, Progress())
     summary = index_summary(retriever, collection_folder(settings), time.perf_counter() - started)
     click.echo(json.dumps(summary, ensure_ascii=False) if as_json else format_index_summary(summary))
 

@@ -144,7 +144,7 @@ class Progress:
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.redraw = self.stream.isatty()
-        self.started = self.shown = time.monotonic()
+        self.started, self.shown = time.monotonic(), float("-inf")
         self.total_files = self.total_bytes = self.files = self.bytes = self.records = 0
         self.drawn = False
 

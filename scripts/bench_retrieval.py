@@ -1,10 +1,15 @@
-"""Retrieval benchmark: index build, cached load and query latency, next to plain rank-bm25.
+"""Retrieval benchmark: build, incremental update, cached open and query latency, next to rank-bm25.
 
-Runs on the bundled seeds and on a synthetic corpus of N abstracts (default 100,000) that it
-generates deterministically under bench-data/ from the seeds' own words: 80% English, 20% Chinese,
-in seed format. Prints a Markdown table (the README quotes it). Usage:
+Runs on the bundled seeds and on synthetic corpora of N abstracts (default 100,000 and
+1,000,000) that it generates deterministically under bench-data/ from the seeds' own words: 80%
+English (120-220 words), 20% Chinese (60-120 words), in seed format, 1,000 a file. For each:
+the first build on an empty cache (worker processes on every core), a cached open, the update
+that adds one file of 1,000 new abstracts and the one that removes it again, query latency
+(search with its snippet, top 5), and peak resident memory (this process, and the largest worker).
+rank-bm25's BM25Plus on the same terms is timed where it fits (--reference-max). Prints a
+Markdown table (the README quotes it). Usage:
 
-    .venv/bin/python scripts/bench_retrieval.py [--size 100000] [--queries 200] [--reference-queries 20]
+    .venv/bin/python scripts/bench_retrieval.py [--sizes 100000 1000000] [--queries 200]
 """
 
 import argparse
@@ -21,12 +26,12 @@ import rank_bm25
 
 from qa_bot.bilingual import document_terms, query_terms
 from qa_bot.corpus import load_corpus
-from qa_bot.index import load_or_build
 from qa_bot.retrieve import Retriever
 from qa_bot.settings import PROJECT_ROOT, Settings
 
 BENCH_DATA = PROJECT_ROOT / "bench-data"
 LINES_PER_FILE = 1000
+ADDED_FILE = "zz-added.txt"
 
 
 def timed(function, *args):
@@ -47,29 +52,36 @@ def seed_vocabularies(seeds: Path):
     return english, chinese
 
 
-def synthetic_corpus(size: int, seed: int = 7) -> Path:
-    """size abstracts in seed format, made once and reused (the folder name holds size and seed)."""
-    folder = BENCH_DATA / f"synthetic-{size}-{seed}"
-    if folder.is_dir():
-        return folder
+def synthetic_abstracts(size: int, seed: int):
+    """size abstracts made from the seeds' words, with made-up method names and rare words for the
+    long tail of a real collection's vocabulary."""
     rng = random.Random(seed)
     english, chinese = seed_vocabularies(PROJECT_ROOT / "seeds")
-    # Made-up method names and rare words give the long tail of a real collection's vocabulary.
     rare = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(5, 10))) for _ in range(40000)]
     names = ["".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ", k=rng.randint(3, 6))) for _ in range(20000)]
-    BENCH_DATA.mkdir(exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=BENCH_DATA))
-    lines = []
-    for number in range(size):
+    for _ in range(size):
         name = rng.choice(names)
         if rng.random() < 0.2:
             words = rng.choices(chinese, k=rng.randint(60, 120)) + [name] * 3
             rng.shuffle(words)
-            lines.append("，".join("".join(words[i : i + 8]) for i in range(0, len(words), 8)) + "。")
+            yield "，".join("".join(words[i : i + 8]) for i in range(0, len(words), 8)) + "。"
         else:
             words = rng.choices(english, k=rng.randint(120, 220)) + rng.choices(rare, k=8) + [name] * 3
             rng.shuffle(words)
-            lines.append(". ".join(" ".join(words[i : i + 18]).capitalize() for i in range(0, len(words), 18)) + ".")
+            yield ". ".join(" ".join(words[i : i + 18]).capitalize() for i in range(0, len(words), 18)) + "."
+
+
+def synthetic_corpus(size: int, seed: int = 7) -> Path:
+    """The corpus of `size` abstracts, made once and reused (the folder name holds size and seed)."""
+    folder = BENCH_DATA / f"synthetic-{size}-{seed}"
+    if folder.is_dir():
+        (folder / ADDED_FILE).unlink(missing_ok=True)  # left by an interrupted run
+        return folder
+    BENCH_DATA.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=BENCH_DATA))
+    lines = []
+    for number, abstract in enumerate(synthetic_abstracts(size, seed)):
+        lines.append(abstract)
         if len(lines) == LINES_PER_FILE or number == size - 1:
             (staging / f"{number // LINES_PER_FILE:04d}.txt").write_text("\n".join(lines) + "\n", "utf-8")
             lines = []
@@ -81,7 +93,8 @@ def sample_queries(corpus, count: int, seed: int = 11) -> list[str]:
     """Queries of 2 to 5 words taken from random abstracts, a fifth of them Chinese when the corpus has any."""
     rng = random.Random(seed)
     queries = []
-    for paper in rng.sample(corpus.papers, min(count, len(corpus.papers))):
+    for position in rng.sample(range(corpus.paper_count), min(count, corpus.paper_count)):
+        paper = corpus.paper_at(position)
         if paper.lang == "zh":
             words = re.findall(r"[\u4e00-\u9fff]{2,4}", paper.text)
             queries.append(" ".join(rng.sample(words, min(len(words), rng.randint(2, 4)))))
@@ -91,64 +104,67 @@ def sample_queries(corpus, count: int, seed: int = 11) -> list[str]:
     return queries
 
 
-def measure(label: str, folder: Path, query_count: int, reference_count: int) -> dict:
+def measure(label: str, folder: Path, query_count: int, reference_max: int) -> dict:
     settings = Settings(corpus=folder, cache_dir=Path(tempfile.mkdtemp(prefix="qa-bot-bench-")))
     try:
-        corpus, load_seconds = timed(load_corpus, folder)
-        _, build_seconds = timed(load_or_build, corpus, settings)
-        Retriever.open(settings)  # the first open saves the derived titles beside the index
+        _, build_seconds = timed(Retriever.open, settings)
         retriever, open_seconds = timed(Retriever.open, settings)
-        _, cached_index_seconds = timed(load_or_build, corpus, settings)
-        queries = sample_queries(corpus, query_count)
+        added = folder / ADDED_FILE
+        added.write_text("\n".join(synthetic_abstracts(1000, seed=99)) + "\n", "utf-8")
+        updated, add_seconds = timed(Retriever.open, settings)
+        added.unlink()
+        _, remove_seconds = timed(Retriever.open, settings)
+        queries = sample_queries(retriever.corpus, query_count)
         latencies = [timed(retriever.search, query, 5)[1] * 1000 for query in queries]
-        documents = [document_terms(paper.text) for paper in corpus.papers]
-        reference, reference_build = timed(
-            lambda: rank_bm25.BM25Plus(documents, k1=settings.bm25_k1, b=settings.bm25_b, delta=settings.bm25_delta)
-        )
-        reference_latencies = [
-            timed(reference.get_scores, query_terms(query))[1] * 1000 for query in queries[:reference_count]
-        ]
-        return {
-            "label": label,
-            "papers": len(corpus.papers),
-            "parse": load_seconds,
-            "build": build_seconds,
-            "open": open_seconds,
-            "index_load": cached_index_seconds,
-            "median": statistics.median(latencies),
-            "p95": percentile(latencies, 0.95),
-            "reference_build": reference_build,
-            "reference_median": statistics.median(reference_latencies),
-            "reference_p95": percentile(reference_latencies, 0.95),
-            "queries": len(latencies),
-            "reference_queries": len(reference_latencies),
+        row = {
+            "label": label, "papers": retriever.corpus.paper_count, "build": build_seconds, "open": open_seconds,
+            "add": add_seconds, "added": updated.changes[0], "remove": remove_seconds,
+            "median": statistics.median(latencies), "p95": percentile(latencies, 0.95), "queries": len(latencies),
         }
+        if retriever.corpus.paper_count <= reference_max:
+            row.update(reference(retriever, queries[:20], settings))
+        return row
     finally:
         shutil.rmtree(settings.cache_dir, ignore_errors=True)
 
 
+def reference(retriever, queries: list[str], settings: Settings) -> dict:
+    documents = [document_terms(paper.indexed_text) for paper in retriever.corpus.papers]
+    model, seconds = timed(lambda: rank_bm25.BM25Plus(documents, k1=settings.bm25_k1, b=settings.bm25_b,
+                                                      delta=settings.bm25_delta))
+    latencies = [timed(model.get_scores, query_terms(query))[1] * 1000 for query in queries]
+    return {"reference_build": seconds, "reference_median": statistics.median(latencies),
+            "reference_p95": percentile(latencies, 0.95), "reference_queries": len(latencies)}
+
+
 def print_table(rows: list[dict]) -> None:
-    print("| corpus | papers | parse corpus | build index (incl. parse of terms) | cached open (corpus + index) "
-          "| cached index load | query median / p95 | rank-bm25 BM25Plus init | rank-bm25 get_scores median / p95 |")
+    print("| corpus | papers | first build | cached open | add 1,000 | remove them | query median / p95 "
+          "| rank-bm25 BM25Plus init | rank-bm25 get_scores median / p95 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['label']} | {r['papers']:,} | {r['parse']:.2f} s | {r['build']:.2f} s | {r['open']:.2f} s "
-              f"| {r['index_load']:.2f} s | {r['median']:.2f} / {r['p95']:.2f} ms ({r['queries']} queries) "
-              f"| {r['reference_build']:.2f} s "
-              f"| {r['reference_median']:.1f} / {r['reference_p95']:.1f} ms ({r['reference_queries']} queries) |")
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nPeak resident memory of the whole run (rank-bm25's reference included): {peak_mib:,.0f} MiB")
+        bm25 = (f"{r['reference_build']:.2f} s | {r['reference_median']:.1f} / {r['reference_p95']:.1f} ms "
+                f"({r['reference_queries']} queries)") if "reference_build" in r else "not run | not run"
+        print(f"| {r['label']} | {r['papers']:,} | {r['build']:.2f} s | {r['open']:.2f} s | {r['add']:.2f} s "
+              f"| {r['remove']:.2f} s | {r['median']:.2f} / {r['p95']:.2f} ms ({r['queries']} queries) | {bm25} |")
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"\nPeak resident memory: {own:,.0f} MiB in this process (rank-bm25's reference included), "
+          f"{workers:,.0f} MiB in the largest indexing worker")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=100_000, help="synthetic corpus size")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000], help="synthetic corpus sizes")
     parser.add_argument("--queries", type=int, default=200, help="queries timed for qa-bot")
-    parser.add_argument("--reference-queries", type=int, default=20, help="queries timed for rank-bm25")
+    parser.add_argument("--reference-max", type=int, default=100_000,
+                        help="largest corpus rank-bm25 is timed on (it holds every document's terms in Python)")
     args = parser.parse_args()
-    rows = [measure("seeds", PROJECT_ROOT / "seeds", args.queries, args.reference_queries)]
-    synthetic = synthetic_corpus(args.size)
-    rows.append(measure(f"synthetic {args.size:,}", synthetic, args.queries, args.reference_queries))
+    seeds = Path(tempfile.mkdtemp(prefix="qa-bot-seeds-")) / "seeds"  # a copy: the update adds a file to it
+    shutil.copytree(PROJECT_ROOT / "seeds", seeds)
+    rows = [measure("seeds", seeds, args.queries, args.reference_max)]
+    shutil.rmtree(seeds.parent)
+    for size in args.sizes:
+        rows.append(measure(f"synthetic {size:,}", synthetic_corpus(size), args.queries, args.reference_max))
     print_table(rows)
 
 

@@ -201,3 +201,37 @@ def test_an_update_follows_the_title_a_paper_gains_or_loses(tmp_path, change):
     assert (quokka.max() > 0) == (change == "gain the title")
     assert before.index.unit_scores(query_units("quokka")).max() != quokka.max()
     assert results(after) == results(rebuilt(folder, tmp_path))
+
+
+def index_run(folder: Path, cache: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qa_bot", "index", "--json", "--corpus", str(folder)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "QA_BOT_CACHE_DIR": str(cache)})
+
+
+def test_qa_bot_index_says_what_it_added_and_removed(tmp_path):
+    folder, cache = copy_of_seeds(tmp_path), tmp_path / "cache"
+    first = json.loads(index_run(folder, cache).stdout)
+    assert (first["papers"], first["added"], first["removed"], first["from_cache"]) == (32, 32, 0, False)
+    assert (first["records"], first["files"]) == (50, 5)
+    assert json.loads(index_run(folder, cache).stdout)["from_cache"]
+    (folder / "new.txt").write_text("One new abstract.\nAnother new abstract.\n", "utf-8")
+    sorted(folder.glob("0*.txt"))[0].unlink()
+    update = json.loads(index_run(folder, cache).stdout)
+    assert (update["papers"], update["added"], update["removed"], update["from_cache"]) == (30, 2, 4, False)
+
+
+def test_the_progress_line_counts_files_and_records_and_estimates_the_time_left(monkeypatch):
+    from io import StringIO
+
+    from qa_bot.indexing import FileEntry, FileReading, Progress, ScannedFile
+
+    monkeypatch.setattr(Progress, "QUIET_SECONDS", 0.0)
+    log = StringIO()
+    progress = Progress(log)
+    progress.start([ScannedFile(name, Path(name), 1000, 0) for name in ("a.txt", "b.txt", "c.txt", "d.txt")])
+    for name in ("a.txt", "b.txt"):
+        progress.advance(FileReading(FileEntry(name, 1000, 0, "x", 250)))
+    progress.finish()
+    [line] = log.getvalue().splitlines()[:1]
+    assert line.startswith("qa-bot: reading files 1/4, 250 records, ") and "records/s" in line and "left" in line
+    assert log.getvalue().count("\n") == 1  # not a terminal: a line each LOG_SECONDS, not one per file
