@@ -5,10 +5,11 @@ inputs), the SHA-256 of its payload, and the payload. A file that is missing is 
 fails a check (not JSON, wrong type, checksum, built from something else, a folder where a file
 should be) is rebuilt with one warning. Writers stage under a unique name and rename into place:
 several processes may build the same entry at once, each rename is atomic, and whoever is last wins
-with an equal result. Folders (the index) cannot be renamed over a non-empty folder, so a writer
-that finds one in place keeps the winner's when it passes its check (`place_folder`).
+with an equal result. (The stored collection's folders are named uniquely and never replaced:
+`qa_bot.indexing`.)
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -45,13 +46,6 @@ def load_checked(path: Path, built_from: str, valid: Callable[[object], bool]):
     return None
 
 
-def save_checked(path: Path, built_from: str, payload) -> None:
-    try:
-        write_checked(path, built_from, payload)
-    except OSError as exc:
-        warn_not_saved(path, exc)
-
-
 def write_checked(path: Path, built_from: str, payload) -> None:
     """Write the envelope under a unique name and rename it into place (OSError when it cannot)."""
     envelope = {"built_from": built_from, "checksum": payload_checksum(payload), "payload": payload}
@@ -67,25 +61,7 @@ def write_checked(path: Path, built_from: str, payload) -> None:
         except IsADirectoryError:
             set_aside(path)  # a folder where the file belongs
     os.unlink(staging)
-    raise OSError(f"cannot replace {path}")
-
-
-def place_folder(staging: Path, folder: Path, winner_is_valid: Callable[[], bool]) -> bool:
-    """Rename the finished `staging` folder to `folder`. When another writer got there first with a
-    valid result, keep theirs (and drop ours); a stale or broken entry is set aside and replaced.
-    Returns whether `folder` now holds a valid result."""
-    for _ in range(ATTEMPTS):
-        try:
-            os.replace(staging, folder)
-            return True
-        except OSError:
-            if not os.path.lexists(folder):
-                raise  # not a collision: the cache folder itself is unusable
-            if os.path.isdir(folder) and winner_is_valid():
-                shutil.rmtree(staging, ignore_errors=True)
-                return True
-            set_aside(folder)
-    return False
+    raise OSError(errno.EBUSY, "other writers keep replacing it", str(path))
 
 
 def set_aside(path: Path) -> None:

@@ -1,12 +1,13 @@
 """The robustness helpers in-process: unreadable corpus parts, cache collisions, the GGUF header,
 the question budget. (Through the command line: test_robustness.py.)"""
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from qa_bot import cache
+from qa_bot import cache, indexing
 from qa_bot.answer import Assistant
 from qa_bot.corpus import load_corpus
 from qa_bot.errors import BadInputError, CorpusError
@@ -14,7 +15,7 @@ from qa_bot.gguf import trained_context
 from qa_bot.hygiene import cut_to_tokens, normalize_question
 from qa_bot.llm import resolve_model_path
 from qa_bot.settings import Settings
-from tests.conftest import write_corpus
+from tests.conftest import SEEDS, write_corpus
 from tests.fakes import FakeModel
 
 GOOD = "Backdoor attacks on dataset distillation poison the distilled images.\n"
@@ -52,37 +53,42 @@ def test_an_unreadable_subfolder_is_a_warning(tmp_path, monkeypatch):
     assert [paper.locations[0].file for paper in corpus.papers] == ["good.txt"]
 
 
-def test_a_writer_that_finds_a_valid_winner_keeps_it(tmp_path):
-    winner, mine = tmp_path / "entry", tmp_path / "staging"
-    for folder, text in ((winner, "winner"), (mine, "mine")):
-        folder.mkdir()
-        (folder / "part").write_text(text)
-    assert cache.place_folder(mine, winner, lambda: True)
-    assert (winner / "part").read_text() == "winner" and not mine.exists()
-
-
-def test_a_stale_entry_or_a_file_in_the_way_is_replaced(tmp_path):
-    for stale_is_file in (False, True):
-        entry, mine = tmp_path / f"entry{stale_is_file}", tmp_path / "staging"
-        if stale_is_file:
-            entry.write_text("in the way")
-        else:
-            entry.mkdir()
-            (entry / "part").write_text("stale")
-        mine.mkdir()
-        (mine / "part").write_text("mine")
-        assert cache.place_folder(mine, entry, lambda: False)
-        assert (entry / "part").read_text() == "mine"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["entryFalse", "entryTrue"]  # nothing set aside left
+def test_a_folder_in_the_way_of_a_checked_file_is_replaced(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.mkdir()
+    (path / "part").write_text("in the way")
+    cache.write_checked(path, "built-from-A", {"a": 1})
+    assert cache.load_checked(path, "built-from-A", lambda payload: True) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]  # nothing set aside left
 
 
 def test_a_checked_file_round_trips_and_a_changed_input_is_not_trusted(tmp_path):
-    path = tmp_path / "titles.json"
-    cache.save_checked(path, "built-from-A", ["a", "b"])
+    path = tmp_path / "manifest.json"
+    cache.write_checked(path, "built-from-A", ["a", "b"])
     assert cache.load_checked(path, "built-from-A", lambda payload: True) == ["a", "b"]
     with pytest.warns(cache.QaBotWarning, match="failed its check"):
         assert cache.load_checked(path, "built-from-B", lambda payload: True) is None
+    envelope = json.loads(path.read_text("utf-8"))
+    envelope["payload"] = ["a", "c"]
+    path.write_text(json.dumps(envelope), "utf-8")
+    with pytest.warns(cache.QaBotWarning, match="failed its check"):
+        assert cache.load_checked(path, "built-from-A", lambda payload: True) is None
     assert cache.load_checked(tmp_path / "missing.json", "x", lambda payload: True) is None
+
+
+def test_a_cache_that_cannot_be_written_is_one_warning_and_the_collection_still_opens(tmp_path, monkeypatch):
+    real = indexing.write_checked
+
+    def full_disk(path, built_from, payload):
+        if tmp_path / "cache" in path.parents:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, built_from, payload)
+
+    monkeypatch.setattr(indexing, "write_checked", full_disk)
+    with pytest.warns(cache.QaBotWarning, match=r"cannot write the cache .*\(No space left on device\)"):
+        collection = indexing.open_collection(Settings(corpus=SEEDS, cache_dir=tmp_path / "cache"))
+    assert collection.corpus.paper_count == 32 and collection.index.unit_scores([["doorp"]]).max() > 0
+    assert collection.corpus.paper(collection.corpus.papers[0].paper_id).text  # read from the removed scratch copy
 
 
 def test_the_gguf_header_gives_the_trained_context(tmp_path):
