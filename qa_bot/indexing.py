@@ -550,7 +550,9 @@ def saved(folder: Path, state: State, new: NewSegment | None) -> State:
         warn_not_saved(folder, exc)
     scratch = Path(tempfile.mkdtemp(prefix="qa-bot-collection-"))
     try:
-        return opened(scratch, written_manifest(scratch, state, new))
+        state = opened(scratch, written_manifest(scratch, state, new))
+        state.names  # read now: the only file not mapped
+        return state
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
