@@ -97,7 +97,8 @@ class FileReading:
     languages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     names: list[set[str]] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)  # the file's own vocabulary: counts refer to it
-    counts: Counts | None = None
+    counts: Counts | None = None  # taken by the update (`taken_counts`)
+    parsed: bool = True  # False: the content is the one the manifest knows, and was not parsed
 
 
 @dataclass
@@ -201,8 +202,8 @@ def open_collection(settings: Settings, progress: Progress | None = None) -> Col
     issues = folder_issues + [issue for entry in entries for issue in entry.issues]
     check_records(corpus, sum(entry.records for entry in entries), issues, settings.strict)
     gone = {entry.name for entry in previous.files} - {file.name for file in scanned} if previous else set()
-    gone |= {reading.entry.name for reading in readings if reading.counts is not None}
-    if previous is not None and not gone and not any(reading.counts is not None for reading in readings):
+    gone |= {reading.entry.name for reading in readings if reading.parsed}
+    if previous is not None and not gone:
         if entries != previous.files:
             previous = noted(folder, previous, entries)
         return collection_of(corpus, previous, issues, settings, from_cache=True)
@@ -299,7 +300,7 @@ def _read_task(task: tuple[ScannedFile, str | None]) -> FileReading:
         return FileReading(FileEntry(file.name, file.size, file.mtime_ns, "", 0, (issue,)), counts=count_terms([], {}))
     sha = hashlib.sha256(raw).hexdigest()
     if sha == known_sha:
-        return FileReading(FileEntry(file.name, len(raw), file.mtime_ns, sha, 0))
+        return FileReading(FileEntry(file.name, len(raw), file.mtime_ns, sha, 0), parsed=False)
     records, issues = parse_file(file.name, raw)
     texts = [record.text for record in records]
     vocabulary: dict[str, int] = {}
@@ -325,7 +326,7 @@ def merged_entries(scanned: list[ScannedFile], previous: "State | None", reading
         reading = read.get(file.name)
         if reading is None:
             entries.append(known[file.name])
-        elif reading.counts is None:
+        elif not reading.parsed:
             entries.append(replace(known[file.name], mtime_ns=reading.entry.mtime_ns))
         else:
             entries.append(reading.entry)
@@ -338,21 +339,24 @@ def update(base: State, entries: list[FileEntry], readings: list[FileReading],
     came and went."""
     order = {entry.name: number for number, entry in enumerate(entries)}
     vocabulary = {term: number for number, term in enumerate(base.vocabulary)}
-    fresh = [reading for reading in readings if reading.counts is not None]
-    for reading in fresh:
-        reading.counts = in_vocabulary(reading, vocabulary)
+    fresh = [reading for reading in readings if reading.parsed]
+    counted = [taken_counts(reading, vocabulary) for reading in fresh]
     stored = StoredPapers(base.segments, base.live, lambda: base.names)
     arriving = arrivals(fresh)
     touched = sorted(positions_of_files(base, gone_files) | set(live_positions(base, list(arriving)).values()))
     leaving = departure(stored, touched, vocabulary)
     plan = sorted(papers_to_write(base, stored, leaving, arriving, fresh, gone_files, order),
                   key=lambda paper: paper.first)
-    papers, counts = written(plan, fresh, leaving, stored, len(vocabulary))
+    papers, counts = written(plan, fresh, counted, leaving, stored, len(vocabulary))
+    counted.clear()  # a million abstracts' counts take a gigabyte: only the joined copy is kept
+    postings = segment_from_counts(counts, 0)
+    del counts  # the same, document-major
     size = len(vocabulary)
     live = np.concatenate([base.live, np.ones(len(papers.ids), dtype=bool)])
     live[touched] = False
     frequency = np.pad(base.frequency, (0, size - len(base.frequency)))
-    frequency += document_frequency(counts, size) - document_frequency(leaving.counts, size)
+    frequency += np.pad(np.diff(postings.indptr), (0, size - len(postings.indptr) + 1))
+    frequency -= document_frequency(leaving.counts, size)
     names = Counter(base.names)
     names.subtract(name for text in leaving.texts for name in names_in(text))
     names.update(name for paper in plan for name in paper.names)
@@ -360,7 +364,7 @@ def update(base: State, entries: list[FileEntry], readings: list[FileReading],
     names = +names
     state = State(entries, base.segments, list(vocabulary), live, frequency, lambda: names, positions, base.manifest)
     came, went = set(papers.ids.tolist()), set(base_ids(base)[touched].tolist())
-    new = NewSegment(papers, segment_from_counts(counts, 0), state.vocabulary[len(base.vocabulary):], base.size)
+    new = NewSegment(papers, postings, state.vocabulary[len(base.vocabulary):], base.size)
     return state, (new if len(papers.ids) else None), len(came - went), len(went - came)
 
 
@@ -406,13 +410,17 @@ class Planned:
     names: set[str]
 
 
-def in_vocabulary(reading: FileReading, vocabulary: dict[str, int]) -> Counts:
-    """The reading's counts with the collection's term ids (new terms are added)."""
+def taken_counts(reading: FileReading, vocabulary: dict[str, int]) -> Counts:
+    """The reading's counts with the collection's term ids (new terms are added), taken from the
+    reading (renumbered in place), so that the update alone holds them and can let them go."""
     remap = np.array([vocabulary.setdefault(term, len(vocabulary)) for term in reading.terms], dtype=np.int32)
     local = reading.counts.matrix
-    matrix = type(local)((local.data, remap[local.indices] if len(remap) else local.indices, local.indptr),
-                         shape=(local.shape[0], len(vocabulary)))
-    return Counts(matrix, reading.counts.lengths)
+    if len(remap):
+        local.indices[:] = remap[local.indices]
+    counts = Counts(type(local)((local.data, local.indices, local.indptr), shape=(local.shape[0], len(vocabulary))),
+                    reading.counts.lengths)
+    reading.counts = None
+    return counts
 
 
 def arrivals(readings: list[FileReading]) -> dict[int, list[tuple[int, int]]]:
@@ -474,8 +482,8 @@ def papers_to_write(base, stored, leaving, arriving, readings, gone_files, order
     return plan
 
 
-def written(plan: list[Planned], readings: list[FileReading], leaving: Departure, stored: StoredPapers,
-            vocabulary_size: int) -> tuple[SegmentPapers, Counts]:
+def written(plan: list[Planned], readings: list[FileReading], counted: list[Counts], leaving: Departure,
+            stored: StoredPapers, vocabulary_size: int) -> tuple[SegmentPapers, Counts]:
     """The new segment's papers (texts, records, ids, languages, lengths) and term counts."""
     texts, languages, blocks, rows, retitled = [], [], {}, [], []
     for paper in plan:
@@ -484,26 +492,28 @@ def written(plan: list[Planned], readings: list[FileReading], leaving: Departure
             source = readings[reading].records[record]
             texts.append(source.text)
             languages.append(int(readings[reading].languages[record]))
-            counted = indexed_text(source.text, source.title)
+            as_counted = indexed_text(source.text, source.title)
         else:
             texts.append(leaving.texts[record])
             languages.append(int(stored.languages[leaving.positions[record]]))
-            counted = leaving.indexed[record]
+            as_counted = leaving.indexed[record]
         wanted = indexed_text(texts[-1], given_title(paper.records))
-        if counted != wanted:  # the title now comes from another record: count its words afresh
+        if as_counted != wanted:  # the title now comes from another record: count its words afresh
             reading, record = RETITLED, len(retitled)
             retitled.append(wanted)
         blocks.setdefault(reading, []).append(record)
         rows.append((reading, len(blocks[reading]) - 1))
     sources = {RETITLED: count_terms([document_terms(text) for text in retitled], leaving.vocabulary),
-               DEPARTED: leaving.counts, **{number: reading.counts for number, reading in enumerate(readings)}}
-    parts = [sources[reading].rows(selected) for reading, selected in blocks.items()]
+               DEPARTED: leaving.counts, **dict(enumerate(counted))}
+    parts = [sources[reading] if selected == list(range(len(sources[reading]))) else sources[reading].rows(selected)
+             for reading, selected in blocks.items()]
     counts = joined_counts(parts, vocabulary_size)
     offsets = dict(zip(blocks, np.cumsum([0, *[len(selected) for selected in blocks.values()]])))
     wanted = np.array([offsets[reading] + row for reading, row in rows], dtype=np.int64)
     if len(wanted) and not np.array_equal(wanted, np.arange(len(wanted))):
         counts = counts.rows(wanted)
-    papers = SegmentPapers([text.encode("utf-8") for text in texts], [records_json(paper.records) for paper in plan],
+    papers = SegmentPapers(lambda: (text.encode("utf-8") for text in texts),
+                           lambda: (records_json(paper.records) for paper in plan),
                            np.array([paper.number for paper in plan], dtype=np.uint64),
                            np.array(languages, dtype=np.uint8), counts.lengths.astype(np.int32))
     return papers, counts
@@ -582,8 +592,8 @@ def compacted(state: State) -> tuple[State, NewSegment]:
     moved = np.full(state.size, -1, dtype=np.int64)
     moved[keep] = np.arange(len(keep))
     papers = SegmentPapers(
-        (segment.raw_text(offset) for segment in state.segments for offset in live_offsets(state, segment)),
-        (segment.raw_records(offset) for segment in state.segments for offset in live_offsets(state, segment)),
+        lambda: (segment.raw_text(offset) for segment in state.segments for offset in live_offsets(state, segment)),
+        lambda: (segment.raw_records(offset) for segment in state.segments for offset in live_offsets(state, segment)),
         base_ids(state)[keep],
         np.concatenate([segment.languages for segment in state.segments])[keep],
         np.concatenate([segment.lengths for segment in state.segments])[keep],

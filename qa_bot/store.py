@@ -14,7 +14,7 @@ again (hashing a million abstracts' postings on every open would cost seconds).
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -39,10 +39,11 @@ class DamagedStore(Exception):
 @dataclass
 class SegmentPapers:
     """What a segment holds for each of its positions, to be written: texts and records encoded
-    (`records_json`), so that gathering segments copies bytes without decoding them."""
+    (`records_json`), so that gathering segments copies bytes without decoding them. They are made
+    while written (a million abstracts' texts are a gigabyte), by a fresh iterator each time."""
 
-    texts: Iterable[bytes]
-    records: Iterable[bytes]
+    texts: Callable[[], Iterable[bytes]]
+    records: Callable[[], Iterable[bytes]]
     ids: np.ndarray
     languages: np.ndarray
     lengths: np.ndarray
@@ -75,8 +76,8 @@ def file_sha256(path: Path) -> str:
 
 def write_segment(folder: Path, papers: SegmentPapers, segment: Segment, new_terms: list[str]) -> dict:
     """Write a segment's files into `folder`; returns their checks for the manifest."""
-    text_offsets = _write_blob(folder / "texts.bin", papers.texts)
-    record_offsets = _write_blob(folder / "records.bin", papers.records)
+    text_offsets = _write_blob(folder / "texts.bin", papers.texts())
+    record_offsets = _write_blob(folder / "records.bin", papers.records())
     arrays = {"text_offsets": text_offsets, "record_offsets": record_offsets, "ids": papers.ids,
               "languages": papers.languages, "lengths": papers.lengths, "postings_indptr": segment.indptr,
               "postings_documents": segment.documents, "postings_frequencies": segment.frequencies}
