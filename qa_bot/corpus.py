@@ -194,13 +194,7 @@ def load_corpus(folder: Path, strict: bool = False) -> Corpus:
     files, issues = corpus_files(folder)
     digest = hashlib.sha256()
     records: list[Record] = []
-    for path in files:
-        name = printable_name(path.relative_to(folder).as_posix())
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            issues.append(CorpusIssue(name, None, f"cannot be read ({exc.strerror}); skipped"))
-            continue
+    for name, _, raw in each_readable(folder, files, issues, Path.read_bytes):
         digest.update(f"{name}\0{hashlib.sha256(raw).hexdigest()}\0".encode("utf-8", "surrogatepass"))
         file_records, file_issues = parse_file(name, raw)
         records.extend(file_records)
@@ -211,6 +205,27 @@ def load_corpus(folder: Path, strict: bool = False) -> Corpus:
         paper.title = paper.given_title or title
     file_count = len({record.location.file for record in records})
     return Corpus(folder, MemoryPapers(papers), issues, digest.hexdigest(), len(records), file_count)
+
+
+def file_name(folder: Path, path: Path) -> str:
+    """A corpus file's name as locations give it: its path in the folder, fit for output."""
+    return printable_name(path.relative_to(folder).as_posix())
+
+
+def unreadable(name: str, exc: OSError) -> CorpusIssue:
+    return CorpusIssue(name, None, f"cannot be read ({exc.strerror}); skipped")
+
+
+def each_readable(folder: Path, paths: list[Path], issues: list[CorpusIssue], access):
+    """(name, path, access(path)) for each file that `access` can read; the others are issues."""
+    for path in paths:
+        name = file_name(folder, path)
+        try:
+            found = access(path)
+        except OSError as exc:
+            issues.append(unreadable(name, exc))
+            continue
+        yield name, path, found
 
 
 def check_records(folder: Path, record_count: int, issues: list[CorpusIssue], strict: bool) -> None:

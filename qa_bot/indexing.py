@@ -46,10 +46,9 @@ from scipy import sparse
 from qa_bot.bilingual import dictionary, document_terms, headword_prefixes
 from qa_bot.cache import FORMAT as CACHE_FORMAT
 from qa_bot.cache import load_checked, set_aside, warn_not_saved, warn_rebuilt, write_checked
-from qa_bot.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detect_language, given_title,
-                           indexed_text, paper_id_for, paper_number, parse_file)
+from qa_bot.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detect_language, each_readable,
+                           given_title, indexed_text, paper_id_for, paper_number, parse_file, unreadable)
 from qa_bot.errors import CorpusError
-from qa_bot.hygiene import printable_name
 from qa_bot.index import (TERMS_VERSION, Counts, Index, Segment, count_terms, document_frequency, joined_counts,
                           segment_from_counts)
 from qa_bot.readers import CorpusIssue, Record
@@ -250,15 +249,8 @@ def noted(folder: Path, state: State, entries: list[FileEntry]) -> State:
 
 def scan(corpus: Path) -> tuple[list[ScannedFile], list[CorpusIssue]]:
     paths, issues = corpus_files(corpus)
-    scanned = []
-    for path in paths:
-        name = printable_name(path.relative_to(corpus).as_posix())
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            issues.append(CorpusIssue(name, None, f"cannot be read ({exc.strerror}); skipped"))
-            continue
-        scanned.append(ScannedFile(name, path, stat.st_size, stat.st_mtime_ns))
+    scanned = [ScannedFile(name, path, stat.st_size, stat.st_mtime_ns)
+               for name, path, stat in each_readable(corpus, paths, issues, Path.stat)]
     return scanned, issues
 
 
@@ -296,8 +288,8 @@ def _read_task(task: tuple[ScannedFile, str | None]) -> FileReading:
     try:
         raw = file.path.read_bytes()
     except OSError as exc:
-        issue = CorpusIssue(file.name, None, f"cannot be read ({exc.strerror}); skipped")
-        return FileReading(FileEntry(file.name, file.size, file.mtime_ns, "", 0, (issue,)), counts=count_terms([], {}))
+        return FileReading(FileEntry(file.name, file.size, file.mtime_ns, "", 0, (unreadable(file.name, exc),)),
+                           counts=count_terms([], {}))
     sha = hashlib.sha256(raw).hexdigest()
     if sha == known_sha:
         return FileReading(FileEntry(file.name, len(raw), file.mtime_ns, sha, 0), parsed=False)
