@@ -72,8 +72,11 @@ class Counts:
 
 def count_terms(documents: list[list[str]], vocabulary: dict[str, int]) -> Counts:
     """The documents' term counts; new terms are added to `vocabulary`."""
-    ids = np.fromiter((vocabulary.setdefault(term, len(vocabulary)) for terms in documents for term in terms),
-                      dtype=np.int32)
+    tokens = [term for terms in documents for term in terms]
+    for term in dict.fromkeys(tokens):  # new terms numbered in order of first appearance
+        if term not in vocabulary:
+            vocabulary[term] = len(vocabulary)
+    ids = np.fromiter(map(vocabulary.__getitem__, tokens), dtype=np.int32, count=len(tokens))
     lengths = np.array([len(terms) for terms in documents], dtype=np.int32)
     rows = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths.astype(np.int64))
     matrix = sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), (rows, ids)),

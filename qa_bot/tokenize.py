@@ -59,7 +59,7 @@ def english_terms(text: str) -> list[str]:
     """Stemmed words; a hyphenated compound also counts joined ("micro-expressions" -> microexpress),
     since writers and translators spell the same term both ways."""
     compounds = [match.replace("-", "") for match in HYPHENATED.findall(text)] if "-" in text else []
-    return [term for word in LATIN_WORD.findall(text) + compounds if (term := english_term(word)) is not None]
+    return [term for term in map(english_term, LATIN_WORD.findall(text) + compounds) if term is not None]
 
 
 @lru_cache(maxsize=1 << 19)
