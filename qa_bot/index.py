@@ -113,6 +113,7 @@ class Index:
         self.vocabulary = vocabulary
         self.segments = segments
         self.live = live
+        self.all_live = bool(live.all())
         self.size = len(lengths)  # positions, dead ones included
         self.frequency = np.pad(frequency, (0, max(0, len(vocabulary) - len(frequency))))
         self.settings = settings
@@ -136,8 +137,10 @@ class Index:
         found = [segment.postings(term) for segment in self.segments]
         documents = np.concatenate([documents for documents, _ in found]) if len(found) > 1 else found[0][0]
         frequencies = np.concatenate([freq for _, freq in found]) if len(found) > 1 else found[0][1]
+        if self.all_live:
+            return documents, frequencies
         alive = self.live[documents]
-        return (documents, frequencies) if alive.all() else (documents[alive], frequencies[alive])
+        return documents[alive], frequencies[alive]
 
     def term_scores(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """rank-bm25's score of the term in each document that holds it, beyond the floor."""
@@ -157,20 +160,22 @@ class Index:
         glosses of a Chinese word ("attack", "assault", "accuse") count as one word, so a Chinese
         abstract, indexed with all of them, does not score one word eight times. With one term per
         unit, these are rank-bm25's `get_scores(terms)`."""
-        scores = np.zeros(self.size)
+        scores, floor = np.zeros(self.size), 0.0
         for unit in units:
             ids = self.term_ids(unit)
-            if len(ids) == 1:  # the common case, without a second array the size of the collection
+            if len(ids) == 1:  # the common case: no second array the size of the collection
                 documents, part = self.term_scores(ids[0])
-                scores += self.floor[ids[0]]
                 scores[documents] += part
+                floor += self.floor[ids[0]]
             elif ids:
                 best = np.full(self.size, float(self.floor[ids].max()))
                 for term in ids:
                     documents, part = self.term_scores(term)
                     best[documents] = np.maximum(best[documents], self.floor[term] + part)
                 scores += best
-        return scores
+        # What every document gets for the words it lacks, added once (an add over a million
+        # documents per word cost more than the word's postings).
+        return scores + floor if floor else scores
 
     def holding_all(self, terms: list[str]) -> frozenset[int]:
         """Positions of the live documents that contain every one of the terms."""
