@@ -72,17 +72,22 @@ class Counts:
 
 def count_terms(documents: list[list[str]], vocabulary: dict[str, int]) -> Counts:
     """The documents' term counts; new terms are added to `vocabulary`."""
-    tokens = [term for terms in documents for term in terms]
-    for term in dict.fromkeys(tokens):  # new terms numbered in order of first appearance
-        if term not in vocabulary:
-            vocabulary[term] = len(vocabulary)
-    ids = np.fromiter(map(vocabulary.__getitem__, tokens), dtype=np.int32, count=len(tokens))
+    ids = numbered([term for terms in documents for term in terms], vocabulary)
     lengths = np.array([len(terms) for terms in documents], dtype=np.int32)
     rows = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths.astype(np.int64))
     matrix = sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), (rows, ids)),
                                shape=(len(lengths), len(vocabulary)))
     matrix.sum_duplicates()
     return Counts(matrix, lengths)
+
+
+def numbered(terms: list[str], vocabulary: dict[str, int]) -> np.ndarray:
+    """The terms' ids; new terms are added, numbered in order of first appearance (once per
+    distinct term: a lookup per token was a fifth of the time of indexing a file)."""
+    for term in dict.fromkeys(terms):
+        if term not in vocabulary:
+            vocabulary[term] = len(vocabulary)
+    return np.fromiter(map(vocabulary.__getitem__, terms), dtype=np.int32, count=len(terms))
 
 
 def joined_counts(parts: list[Counts], vocabulary_size: int) -> Counts:

@@ -50,7 +50,7 @@ from qa_bot.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detec
                            given_title, indexed_text, paper_id_for, paper_number, parse_file, unreadable)
 from qa_bot.errors import CorpusError
 from qa_bot.index import (TERMS_VERSION, Counts, Index, Segment, count_terms, document_frequency, joined_counts,
-                          segment_from_counts)
+                          numbered, segment_from_counts)
 from qa_bot.readers import CorpusIssue, Record
 from qa_bot.settings import Settings
 from qa_bot.store import (DamagedStore, SegmentPapers, StoredPapers, StoredSegment, file_check, records_json,
@@ -95,6 +95,7 @@ class FileReading:
     numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     languages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     names: list[set[str]] = field(default_factory=list)
+    rows: list[bytes] = field(default_factory=list)  # each record alone, as the store keeps a paper's records
     terms: list[str] = field(default_factory=list)  # the file's own vocabulary: counts refer to it
     counts: Counts | None = None  # taken by the update (`taken_counts`)
     parsed: bool = True  # False: the content is the one the manifest knows, and was not parsed
@@ -303,6 +304,7 @@ def _read_task(task: tuple[ScannedFile, str | None]) -> FileReading:
         np.array([paper_number(paper_id_for(text)) for text in texts], dtype=np.uint64),
         np.array([LANGUAGES.index(detect_language(text)) for text in texts], dtype=np.uint8),
         [names_in(text) for text in texts],
+        [records_json([record]) for record in records],  # here: the workers encode in parallel
         list(vocabulary),
         counts,
     )
@@ -405,7 +407,7 @@ class Planned:
 def taken_counts(reading: FileReading, vocabulary: dict[str, int]) -> Counts:
     """The reading's counts with the collection's term ids (new terms are added), taken from the
     reading (renumbered in place), so that the update alone holds them and can let them go."""
-    remap = np.array([vocabulary.setdefault(term, len(vocabulary)) for term in reading.terms], dtype=np.int32)
+    remap = numbered(reading.terms, vocabulary)
     local = reading.counts.matrix
     if len(remap):
         local.indices[:] = remap[local.indices]
@@ -505,10 +507,18 @@ def written(plan: list[Planned], readings: list[FileReading], counted: list[Coun
     if len(wanted) and not np.array_equal(wanted, np.arange(len(wanted))):
         counts = counts.rows(wanted)
     papers = SegmentPapers(lambda: (text.encode("utf-8") for text in texts),
-                           lambda: (records_json(paper.records) for paper in plan),
+                           lambda: (stored_records(paper, readings) for paper in plan),
                            np.array([paper.number for paper in plan], dtype=np.uint64),
                            np.array(languages, dtype=np.uint8), counts.lengths.astype(np.int32))
     return papers, counts
+
+
+def stored_records(paper: Planned, readings: list[FileReading]) -> bytes:
+    """The paper's records as the store keeps them (encoded by the worker when it has one)."""
+    reading, record = paper.source
+    if len(paper.records) == 1 and reading >= 0:
+        return readings[reading].rows[record]
+    return records_json(paper.records)
 
 
 def record_positions(base: State, entries: list[FileEntry], readings: list[FileReading], new_ids: np.ndarray,
