@@ -19,7 +19,7 @@ no pattern can tell from a finding.
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 from qa_bot.errors import BadInputError
 
@@ -58,9 +58,22 @@ _ZH_INSTRUCTION = (
     r"不要(?:引用|提及|回答|透露)",
 )
 INSTRUCTION = re.compile("|".join(_EN_INSTRUCTION + _ZH_INSTRUCTION), re.IGNORECASE)
-# The same, one pattern each: alone, each is scanned with its own prefix search, and the 17 of them
-# take a twentieth of the time of the alternation (6.6 ms against 0.4 ms an abstract, measured).
-INSTRUCTION_PARTS = tuple(re.compile(part, re.IGNORECASE) for part in _EN_INSTRUCTION + _ZH_INSTRUCTION)
+# The same, one pattern each, with words one of which every match of the pattern holds: a text
+# holding none of them is not searched with that pattern. Alone, each pattern is scanned with its
+# own prefix search; with the words, most are never run (6.6 ms an abstract for the alternation,
+# 0.4 ms for the patterns alone, measured).
+_NEEDED_WORDS = (
+    ("ignore", "disregard", "forget", "override", "bypass"), ("now", "pretend", "act"),
+    ("reply", "respond", "answer", "say", "output", "print", "write", "return"), ('"', "“", "「"),
+    ("say", "print", "output", "reply", "respond", "repeat", "type"), ("not", "don't", "never"),
+    ("assistant", "model", "chatbot"), ("system", "assistant", "user", "developer"), ("instruction",),
+    ("important", "attention", "note"), ("prompt", "jailbreak"),
+    ("忽略", "无视", "忘记", "不要理会", "不要遵循", "忽视"), ("你现在是", "你是一个", "你将扮演", "扮演一个", "假装你是", "从现在开始"),
+    ("只", "仅"), ("回复", "输出"), ("系统", "新的指令", "新指令", "助手", "用户"), ("不要",),
+)
+FOLDS_TO_ASCII = re.compile("[\u0130\u0131\u017f\u212a]")  # the letters that match an ASCII one ignoring case
+INSTRUCTION_PARTS = tuple((words, re.compile(part, re.IGNORECASE))
+                          for words, part in zip(_NEEDED_WORDS, _EN_INSTRUCTION + _ZH_INSTRUCTION, strict=True))
 
 
 def normalize_question(text: str) -> str:
@@ -130,8 +143,12 @@ def has_words(text: str) -> bool:
     return WORD.search(text) is not None
 
 
+@lru_cache(maxsize=8192)  # the same abstract is split for its snippet, its title and its evidence
 def looks_like_instruction(text: str) -> bool:
-    return any(part.search(text) for part in INSTRUCTION_PARTS)
+    lowered = text.lower()
+    if FOLDS_TO_ASCII.search(text):  # "İgnore" matches the pattern but does not lower-case to "ignore"
+        return INSTRUCTION.search(text) is not None
+    return any(any(word in lowered for word in words) and part.search(text) for words, part in INSTRUCTION_PARTS)
 
 
 def plain_text(text: str) -> str:
