@@ -91,19 +91,31 @@ def numbered(terms: list[str], vocabulary: dict[str, int]) -> np.ndarray:
 
 
 def joined_counts(parts: list[Counts], vocabulary_size: int) -> Counts:
-    widened = [part.widened(vocabulary_size) for part in parts]
-    if not widened:
-        return Counts(sparse.csr_matrix((0, vocabulary_size), dtype=np.float32), np.zeros(0, dtype=np.int32))
-    return Counts(sparse.vstack([part.matrix for part in widened], format="csr"),
-                  np.concatenate([part.lengths for part in widened]))
+    """The parts' counts one after the other. `parts` is emptied as it is copied, so that a
+    million abstracts' counts (a gigabyte) are not held twice."""
+    entries, documents = sum(part.matrix.nnz for part in parts), sum(len(part) for part in parts)
+    pointer = np.int32 if entries < 2**31 else np.int64  # scipy widens every index array to the widest
+    terms, counts = np.empty(entries, dtype=np.int32), np.empty(entries, dtype=np.float32)
+    indptr, lengths = np.zeros(documents + 1, dtype=pointer), np.empty(documents, dtype=np.int32)
+    entry = document = 0
+    parts.reverse()
+    while parts:
+        part = parts.pop()
+        matrix, size = part.matrix, len(part)
+        terms[entry : entry + matrix.nnz], counts[entry : entry + matrix.nnz] = matrix.indices, matrix.data
+        indptr[document + 1 : document + size + 1] = matrix.indptr[1:] + entry
+        lengths[document : document + size] = part.lengths
+        entry, document = entry + matrix.nnz, document + size
+        del part, matrix
+    return Counts(sparse.csr_matrix((counts, terms, indptr), shape=(documents, vocabulary_size)), lengths)
 
 
 def segment_from_counts(counts: Counts, start: int) -> Segment:
     """The batch's postings, term-major (a transpose done by scipy in C)."""
     by_term = counts.matrix.tocsc()
     by_term.sort_indices()
-    return Segment(start, by_term.indptr.astype(np.int64), by_term.indices.astype(np.int32),
-                   by_term.data.astype(np.float32))
+    return Segment(start, by_term.indptr.astype(np.int64), by_term.indices.astype(np.int32, copy=False),
+                   by_term.data.astype(np.float32, copy=False))
 
 
 def document_frequency(counts: Counts, vocabulary_size: int) -> np.ndarray:

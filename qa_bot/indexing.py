@@ -94,7 +94,7 @@ class FileReading:
     records: list[Record] = field(default_factory=list)
     numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     languages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
-    names: list[set[str]] = field(default_factory=list)
+    names: list[tuple[str, ...]] = field(default_factory=list)
     rows: list[bytes] = field(default_factory=list)  # each record alone, as the store keeps a paper's records
     terms: list[str] = field(default_factory=list)  # the file's own vocabulary: counts refer to it
     counts: Counts | None = None  # taken by the update (`taken_counts`)
@@ -197,7 +197,8 @@ def open_collection(settings: Settings, progress: Progress | None = None) -> Col
     folder = collection_folder(settings)
     scanned, folder_issues = scan(corpus)
     previous = load_state(folder)
-    readings = read_changed(scanned, previous, progress)
+    vocabulary = {term: number for number, term in enumerate(previous.vocabulary)} if previous else {}
+    readings = read_changed(scanned, previous, progress, vocabulary)
     entries = merged_entries(scanned, previous, readings)
     issues = folder_issues + [issue for entry in entries for issue in entry.issues]
     check_records(corpus, sum(entry.records for entry in entries), issues, settings.strict)
@@ -207,7 +208,7 @@ def open_collection(settings: Settings, progress: Progress | None = None) -> Col
         if entries != previous.files:
             previous = noted(folder, previous, entries)
         return collection_of(corpus, previous, issues, settings, from_cache=True)
-    state, new, came, went = update(previous or empty_state(), entries, readings, gone)
+    state, new, came, went = update(previous or empty_state(), entries, readings, gone, vocabulary)
     state = saved(folder, state, new)
     if compaction_due(state):
         state = saved(folder, *compacted(state))
@@ -255,9 +256,11 @@ def scan(corpus: Path) -> tuple[list[ScannedFile], list[CorpusIssue]]:
     return scanned, issues
 
 
-def read_changed(scanned: list[ScannedFile], previous: "State | None", progress: Progress | None) -> list[FileReading]:
+def read_changed(scanned: list[ScannedFile], previous: "State | None", progress: Progress | None,
+                 vocabulary: dict[str, int]) -> list[FileReading]:
     """The files whose size or time differ from the manifest's, read (in worker processes when
-    there is much to read). A file whose content is what the manifest says comes back unparsed."""
+    there is much to read), their terms numbered in `vocabulary` as they come. A file whose content
+    is what the manifest says comes back unparsed."""
     known = {entry.name: entry for entry in previous.files} if previous else {}
     suspects = [file for file in scanned if (entry := known.get(file.name)) is None or not entry.sha256
                 or (entry.size, entry.mtime_ns) != (file.size, file.mtime_ns)]
@@ -269,9 +272,9 @@ def read_changed(scanned: list[ScannedFile], previous: "State | None", progress:
         dictionary(), headword_prefixes()  # loaded once, shared by the forked workers
         with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
             for reading in pool.map(_read_task, tasks, chunksize=1):
-                readings.append(_advanced(reading, progress))
+                readings.append(_advanced(renumbered(reading, vocabulary), progress))
     else:
-        readings = [_advanced(_read_task(task), progress) for task in tasks]
+        readings = [_advanced(renumbered(_read_task(task), vocabulary), progress) for task in tasks]
     if progress:
         progress.finish()
     return readings
@@ -303,7 +306,7 @@ def _read_task(task: tuple[ScannedFile, str | None]) -> FileReading:
         records,
         np.array([paper_number(paper_id_for(text)) for text in texts], dtype=np.uint64),
         np.array([LANGUAGES.index(detect_language(text)) for text in texts], dtype=np.uint8),
-        [names_in(text) for text in texts],
+        [tuple(names_in(text)) for text in texts],
         [records_json([record]) for record in records],  # here: the workers encode in parallel
         list(vocabulary),
         counts,
@@ -327,14 +330,13 @@ def merged_entries(scanned: list[ScannedFile], previous: "State | None", reading
     return entries
 
 
-def update(base: State, entries: list[FileEntry], readings: list[FileReading],
-           gone_files: set[str]) -> tuple[State, "NewSegment | None", int, int]:
-    """The state after the changes, the segment they add (None if none), and how many papers
-    came and went."""
+def update(base: State, entries: list[FileEntry], readings: list[FileReading], gone_files: set[str],
+           vocabulary: dict[str, int]) -> tuple[State, "NewSegment | None", int, int]:
+    """The state after the changes (the readings numbered in `vocabulary`), the segment they add
+    (None if none), and how many papers came and went."""
     order = {entry.name: number for number, entry in enumerate(entries)}
-    vocabulary = {term: number for number, term in enumerate(base.vocabulary)}
     fresh = [reading for reading in readings if reading.parsed]
-    counted = [taken_counts(reading, vocabulary) for reading in fresh]
+    counted = [taken_counts(reading, len(vocabulary)) for reading in fresh]
     stored = StoredPapers(base.segments, base.live, lambda: base.names)
     arriving = arrivals(fresh)
     touched = sorted(positions_of_files(base, gone_files) | set(live_positions(base, list(arriving)).values()))
@@ -342,7 +344,6 @@ def update(base: State, entries: list[FileEntry], readings: list[FileReading],
     plan = sorted(papers_to_write(base, stored, leaving, arriving, fresh, gone_files, order),
                   key=lambda paper: paper.first)
     papers, counts = written(plan, fresh, counted, leaving, stored, len(vocabulary))
-    counted.clear()  # a million abstracts' counts take a gigabyte: only the joined copy is kept
     postings = segment_from_counts(counts, 0)
     del counts  # the same, document-major
     size = len(vocabulary)
@@ -401,17 +402,26 @@ class Planned:
     records: list[Record]
     first: tuple[int, int]  # its first record's (file in path order, line): the segment's order
     source: tuple[int, int]  # (reading, record) whose text it takes, or (-1, departing paper)
-    names: set[str]
+    names: tuple[str, ...]
 
 
-def taken_counts(reading: FileReading, vocabulary: dict[str, int]) -> Counts:
-    """The reading's counts with the collection's term ids (new terms are added), taken from the
-    reading (renumbered in place), so that the update alone holds them and can let them go."""
-    remap = numbered(reading.terms, vocabulary)
-    local = reading.counts.matrix
-    if len(remap):
+def renumbered(reading: FileReading, vocabulary: dict[str, int]) -> FileReading:
+    """The reading with its counts in the collection's term ids (new terms are added), in place,
+    and without its own vocabulary (a file's thousands of terms, a gigabyte over a million
+    abstracts)."""
+    if reading.parsed and reading.terms:
+        remap = numbered(reading.terms, vocabulary)
+        local = reading.counts.matrix
         local.indices[:] = remap[local.indices]
-    counts = Counts(type(local)((local.data, local.indices, local.indptr), shape=(local.shape[0], len(vocabulary))),
+        reading.terms = []
+    return reading
+
+
+def taken_counts(reading: FileReading, vocabulary_size: int) -> Counts:
+    """The reading's counts over the whole vocabulary, taken from it: the update alone holds them
+    and can let them go once joined."""
+    local = reading.counts.matrix
+    counts = Counts(type(local)((local.data, local.indices, local.indptr), shape=(local.shape[0], vocabulary_size)),
                     reading.counts.lengths)
     reading.counts = None
     return counts
@@ -467,7 +477,7 @@ def papers_to_write(base, stored, leaving, arriving, readings, gone_files, order
         if records:
             first = records[0]
             source = (first[2], first[3]) if first[2] >= 0 else (DEPARTED, departing)
-            names = readings[first[2]].names[first[3]] if first[2] >= 0 else names_in(leaving.texts[departing])
+            names = readings[first[2]].names[first[3]] if first[2] >= 0 else tuple(names_in(leaving.texts[departing]))
             plan.append(Planned(number, [item[4] for item in records], first[:2], source, names))
     for number, places in arriving.items():
         reading, record = places[0]
@@ -501,6 +511,8 @@ def written(plan: list[Planned], readings: list[FileReading], counted: list[Coun
                DEPARTED: leaving.counts, **dict(enumerate(counted))}
     parts = [sources[reading] if selected == list(range(len(sources[reading]))) else sources[reading].rows(selected)
              for reading, selected in blocks.items()]
+    sources.clear()
+    counted.clear()  # the parts alone hold the counts now: joining lets each go once copied
     counts = joined_counts(parts, vocabulary_size)
     offsets = dict(zip(blocks, np.cumsum([0, *[len(selected) for selected in blocks.values()]])))
     wanted = np.array([offsets[reading] + row for reading, row in rows], dtype=np.int64)
