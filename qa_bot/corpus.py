@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from qa_bot.errors import CorpusError
-from qa_bot.hygiene import looks_like_instruction, printable_name
+from qa_bot.hygiene import printable_name
 from qa_bot.readers import READERS, CorpusIssue, Location, Record
 from qa_bot.titles import derive_titles
 
@@ -240,9 +240,9 @@ def check_records(folder: Path, record_count: int, issues: list[CorpusIssue], st
 def title_source(text: str) -> str:
     """The abstract without markup, markers or instructions to the assistant: a title is shown
     with every answer, so it must not carry them."""
-    from qa_bot.evidence import split_sentences  # here: evidence uses this module
+    from qa_bot.evidence import split_sentences, without_instructions  # here: evidence uses this module
 
-    return " ".join(sentence for sentence in split_sentences(text) if not looks_like_instruction(sentence)) or text
+    return " ".join(without_instructions(split_sentences(text))) or text
 
 
 def corpus_files(folder: Path) -> tuple[list[Path], list[CorpusIssue]]:

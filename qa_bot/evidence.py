@@ -9,6 +9,7 @@ abbreviations such as "e.g." or "Fig. 2" end an English sentence early.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from qa_bot.corpus import Paper
 from qa_bot.hygiene import has_words, looks_like_instruction, text_segments
@@ -32,9 +33,22 @@ def split_sentences(text: str) -> list[str]:
     """The sentences of `text`, each stripped, each a substring of `text`, none empty. Markup,
     markers and instructions to the assistant end a sentence (`hygiene.text_segments`); a text of
     nothing else is one sentence."""
-    sentences = [LEADING_PUNCTUATION.sub("", s).rstrip() for segment in text_segments(text)
-                 for s in SENTENCE.findall(segment) if has_words(s)]
-    return sentences or [text.strip()]
+    return list(_sentences(text))
+
+
+@lru_cache(maxsize=4096)  # an abstract is split for its snippet, its title and its evidence
+def _sentences(text: str) -> tuple[str, ...]:
+    sentences = tuple(LEADING_PUNCTUATION.sub("", s).rstrip() for segment in text_segments(text)
+                      for s in SENTENCE.findall(segment) if has_words(s))
+    return sentences or (text.strip(),)
+
+
+def without_instructions(sentences: list[str]) -> list[str]:
+    """The sentences that do not address the assistant. A sentence that does would also match
+    in the sentences joined by line breaks, so one search usually settles all of them."""
+    if not looks_like_instruction("\n".join(sentences)):
+        return sentences
+    return [sentence for sentence in sentences if not looks_like_instruction(sentence)]
 
 
 def best_sentences(
@@ -49,7 +63,7 @@ def best_sentences(
     they appear in the text; only sentences with some, unless none has any (then the first)."""
     wanted = set(query_terms)
     # What addresses the assistant is never evidence (unless the abstract holds nothing else).
-    sentences = [s for s in split_sentences(text) if not looks_like_instruction(s)] or split_sentences(text)
+    sentences = without_instructions(split_sentences(text)) or split_sentences(text)
     scored = []
     for position, sentence in enumerate(sentences):
         weight = matched_weight(wanted, sentence, term_weight, sentence_terms)

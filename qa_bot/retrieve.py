@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa_bot.bilingual import document_terms, query_units, term_units
+from qa_bot.bilingual import document_terms, query_units, sentence_terms, term_units
 from qa_bot.corpus import Corpus, Paper
 from qa_bot.evidence import best_sentences
 from qa_bot.hygiene import require_text
@@ -75,7 +75,9 @@ class Retriever:
         units = query_units(query)
         terms = [term for unit in units for term in unit]
         scores = self.index.unit_scores(units)
-        candidates = np.union1d(self.index.matching(terms), [self.corpus.position(pid) for pid in include if self.corpus.has(pid)]).astype(int)
+        candidates = self.index.matching(terms)
+        if carried := [self.corpus.position(pid) for pid in include if self.corpus.has(pid)]:
+            candidates = np.union1d(candidates, carried).astype(int)
         top = top_k(candidates, scores, max(k, NAMED_FIRST_DEPTH) if names else k)
         if names:
             held = [self.papers_holding(name) for name in names]
@@ -96,7 +98,7 @@ class Retriever:
         `bonus(sentence, weight)` is added to a sentence's weight."""
         if fallback_terms and not set(terms) & set(document_terms(paper.text)):
             terms = fallback_terms
-        return best_sentences(terms, paper.text, self.term_weight, document_terms, limit, bonus)
+        return best_sentences(terms, paper.text, self.term_weight, sentence_terms, limit, bonus)
 
     def coverage(self, query: str, paper: Paper) -> "Coverage":
         """How much of the query the paper holds: each query word weighs the IDF of its most common
