@@ -134,7 +134,7 @@ def grid_runs(bench: Benchmark, documents: list[list[str]], settings: Settings) 
     """The same scoring as `Retriever.search` (its units, `unit_scores`, `top_k` of the matching
     documents), on terms computed once, so every setting of the grid costs only an index build.
     Documents are not merged here; NFCorpus's 40 repeated abstracts tie, in corpus order."""
-    index = index_from_terms([doc["id"] for doc in bench.docs], documents, settings)
+    index = index_from_terms(documents, settings)
     runs = {}
     for qid, text in bench.queries.items():
         units = query_units(text)

@@ -61,11 +61,10 @@ def main() -> None:
     queries_file = PROJECT_ROOT / "tests" / "data" / "retrieval_queries.jsonl"
     queries = [json.loads(line) for line in queries_file.read_text("utf-8").splitlines() if line]
     documents = [document_terms(paper.text) for paper in corpus.papers]
-    ids = [paper.paper_id for paper in corpus.papers]
     print("| setting | MRR | R@1 | " + " | ".join(d.replace("-", "→") for d in DIRECTIONS) + " |")
     print("|---" * (3 + len(DIRECTIONS)) + "|")
     for label, make_units, overrides in CONFIGURATIONS:
-        index = index_from_terms(ids, documents, Settings(**overrides))
+        index = index_from_terms(documents, Settings(**overrides))
         ranks: dict[str, list[int]] = {d: [] for d in DIRECTIONS}
         for case in queries:
             gold = next(i for i, paper in enumerate(corpus.papers) if case["gold"] in paper.text)
