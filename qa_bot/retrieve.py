@@ -105,7 +105,7 @@ class Retriever:
         known term (so 论文 weighs no more than its gloss "paper"; a word the corpus never uses
         weighs the most) and counts when the paper contains one of its terms. Near 0 for a
         question about something the papers never mention."""
-        paper_terms = set(document_terms(paper.text))
+        paper_terms = set(document_terms(paper.indexed_text))  # a given title is the paper's words too
         total = held = 0.0
         frame = question_frame_terms()
         units = [unit for unit in term_units(query) if not unit & frame]

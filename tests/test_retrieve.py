@@ -1,7 +1,11 @@
+import json
+
 import pytest
 
 from qa_bot.errors import BadInputError
-from tests.conftest import paper_with
+from qa_bot.retrieve import Retriever
+from qa_bot.settings import Settings
+from tests.conftest import paper_with, write_corpus
 
 
 def ranks(retriever, query, k=32):
@@ -94,3 +98,13 @@ def test_a_short_question_is_covered_only_with_its_most_specific_word(seeds_retr
     assert not without.enough(0.0, 2, 4) and without.enough(0.0, 2, 3)  # longer than 3 words: rule off
     holding = seeds_retriever.coverage("TinyMIM accuracy?", paper)
     assert holding.holds_most_specific and holding.enough(0.30, 2, 4)
+
+
+def test_a_word_of_the_given_title_counts_as_covered(tmp_path):
+    record = {"title": "Quokkanet: sparse attention for genomes",
+              "abstract": "We cut the memory of long-sequence models by 40% on three benchmarks."}
+    folder = write_corpus(tmp_path / "c", {"a.jsonl": json.dumps(record) + "\n"})
+    retriever = Retriever.open(Settings(corpus=folder))
+    paper = retriever.search("Quokkanet genomes", 1).hits[0].paper
+    coverage = retriever.coverage("How much memory does Quokkanet save on genomes?", paper)
+    assert coverage.holds_most_specific and coverage.shared_words >= 3
