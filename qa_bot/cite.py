@@ -140,9 +140,10 @@ def support(claim: str, evidence: str, own_name: str | None = None) -> Support:
     )
     if not same_comparison(claim, evidence):
         missing += ("(the subject of the comparison)",)
-    # The paper's own name says which paper, not what of it: counted, "MGTAB has dogs" was half supported.
-    own = unit_terms(own_name) if own_name else frozenset()
-    units = [unit for unit in term_units(claim) if not unit & own]
+    # Names are facts, checked above; counted as words too, any name the evidence holds (the paper's
+    # own above all) made half of "MGTAB has dogs" supported. The overlap is of the other words.
+    names = unit_terms(" ".join([*NAME.findall(claim), own_name or ""]))
+    units = [unit for unit in term_units(claim) if not unit & names]
     if sum(1 for unit in units if not all(term.isdigit() for term in unit)) < MIN_WORDS:
         return Support(missing, 0.0)
     return Support(missing, sum(1 for unit in units if unit & evidence_terms) / len(units))
