@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa_bot.cite import answer_sentences, answer_spans, check_answer, facts_of, support, with_marker
+from qa_bot.cite import answer_sentences, answer_spans, check_answer, facts_of, is_tautology, support, with_marker
 from qa_bot.corpus import Paper
 from qa_bot.evidence import Source
 from qa_bot.query import analyse
@@ -156,3 +156,37 @@ def test_the_answer_spans_are_the_numbers_and_names_of_the_claim_as_the_evidence
     evidence = "Our TinyMIM model of tiny size achieves 79.6% top-1 accuracy on ImageNet-1K, and 52.2 mIoU."
     assert answer_spans("TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K", evidence) == ["79.6%", "TinyMIM", "ImageNet-1K"]
     assert answer_spans("MGG is 7.38 times faster than DGCL", MGG_ZH) == ["7.38倍", "MGG", "DGCL"]
+
+
+def test_a_paraphrase_supported_exactly_at_the_threshold_is_kept():
+    claim = "MGTAB has varied relationships"  # "types of relationships": one of its two words copied
+    assert support(claim, MGTAB).overlap == MIN_SUPPORT == 0.5
+    assert kept(claim + " [1].") == [claim + " [1]."]
+
+
+def test_the_name_of_the_paper_does_not_carry_an_invented_claim():
+    # Counted as a supported word, MGTAB made "has dogs" half supported, and it was kept.
+    assert kept("MGTAB has dogs [1].") == []
+    assert support("MGTAB has dogs", MGTAB).overlap == 0.0
+
+
+@pytest.mark.parametrize("claim", [
+    "MGTAB users are doctors working in hospitals [1].",  # a quarter of its words from the evidence
+    "MGTAB relationships are mostly friendships between doctors [1].",
+])
+def test_the_default_threshold_drops_an_invented_claim_on_a_few_copied_words(claim):
+    assert support(claim, MGTAB).overlap > 0  # some words copied
+    assert kept(claim) == []
+
+
+def test_a_count_in_words_is_checked_as_a_number():
+    assert kept("MGTAB has seven types of relationships [1].") == ["MGTAB has seven types of relationships [1]."]
+    assert kept("MGTAB has nine types of relationships [1].") == []
+    assert kept("MGTAB包含九种关系[1]。") == []
+
+
+def test_three_different_words_are_no_tautology():
+    question = analyse("How many relationship types does MGTAB have?")
+    checker = check_answer("MGTAB has 7 types of relationships [1].", SOURCES, MIN_SUPPORT, question)
+    assert [sentence.text for sentence in checker.kept] == ["MGTAB has 7 types of relationships [1]."]
+    assert is_tautology("KoopmanLab is a module, a module of modules")
