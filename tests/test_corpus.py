@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from qa_bot.cache import save_checked
 from qa_bot.corpus import detect_language, load_corpus
 from qa_bot.errors import CorpusError
 from tests.conftest import SEEDS, write_corpus
@@ -126,10 +127,24 @@ def test_missing_folder_is_an_error(tmp_path):
         load_corpus(tmp_path / "nope")
 
 
-def test_titles_are_cached_by_content(tmp_path):
+def replaced(value, old: str, new: str):
+    """`value` (a JSON payload of any shape) with every string equal to `old` replaced by `new`."""
+    if isinstance(value, dict):
+        return {key: replaced(item, old, new) for key, item in value.items()}
+    if isinstance(value, list):
+        return [replaced(item, old, new) for item in value]
+    return new if value == old else value
+
+
+def test_titles_are_read_from_their_cache_and_a_broken_one_is_rebuilt(tmp_path):
     first = load_corpus(SEEDS, cache_dir=tmp_path)
     saved = list(tmp_path.glob("titles-*.json"))
     assert len(saved) == 1
-    assert [p.title for p in load_corpus(SEEDS, cache_dir=tmp_path).papers] == [p.title for p in first.papers]
+    # A valid cache entry with one title changed: the next load shows it, so the cache is read.
+    derived = next(paper for paper in first.papers if not paper.title.endswith("…"))
+    envelope = json.loads(saved[0].read_text("utf-8"))
+    save_checked(saved[0], envelope["built_from"], replaced(envelope["payload"], derived.title, "From the cache"))
+    titles = {p.paper_id: p.title for p in load_corpus(SEEDS, cache_dir=tmp_path).papers}
+    assert titles[derived.paper_id] == "From the cache"
     saved[0].write_text("{broken", "utf-8")
     assert [p.title for p in load_corpus(SEEDS, cache_dir=tmp_path).papers] == [p.title for p in first.papers]
