@@ -98,10 +98,11 @@ bench-load: $(STAMP)
 	$(BIN)/python scripts/bench_load.py
 
 ## mutation: mutmut over the modules that decide what the user is told, against the fast tests (pyproject's
-## [tool.mutmut]); the report, per module and with each survivor's diff, in artifacts/mutation (README figures)
+## [tool.mutmut]); the report, per module and with each survivor's diff, in artifacts/mutation (README figures).
+## MUTANTS='qa_bot.cite.*' for some modules only; JOBS=1 for one worker
 mutation: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,mutation]'
-	$(BIN)/mutmut run --max-children $(or $(JOBS),2)
+	$(BIN)/mutmut run --max-children $(or $(JOBS),2) $(MUTANTS)
 	$(BIN)/python scripts/mutation_report.py --out artifacts/mutation
 
 clean:

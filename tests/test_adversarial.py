@@ -91,12 +91,14 @@ def test_no_bad_reply_of_the_fake_model_reaches_the_answer(seeds_retriever, pipe
 
 
 def test_no_bad_reply_of_the_scripted_server_reaches_the_answer(seeds_retriever, pipeline_cases):
-    for case, _ in pipeline_cases:
-        with FakeModelServer(case.claim) as server:
-            settings = Settings(corpus=SEEDS, llm_url=server.url, llm_model="m")
-            answer = Assistant(seeds_retriever, open_model(settings), settings).answer(case.question)
-        assert server.requests, case.id
-        assert_not_shown(answer, case)
+    with FakeModelServer() as server:  # one server, its script changed for each case
+        settings = Settings(corpus=SEEDS, llm_url=server.url, llm_model="m")
+        assistant = Assistant(seeds_retriever, open_model(settings), settings)
+        for case, _ in pipeline_cases:
+            server.reply, asked = case.claim, len(server.requests)
+            answer = assistant.answer(case.question)
+            assert len(server.requests) == asked + 1, case.id
+            assert_not_shown(answer, case)
 
 
 def test_a_supported_reply_of_the_scripted_server_is_the_answer(seeds_retriever, cases):
