@@ -38,7 +38,9 @@ ENGLISH_COUNTS = {word: str(value) for value, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split()) if value >= 2}
 ENGLISH_COUNT = re.compile(rf"\b({'|'.join(ENGLISH_COUNTS)})\b(?!-)", re.IGNORECASE)
 CHINESE_DIGITS = {char: value for value, char in enumerate("零一二三四五六七八九")} | {"两": 2}
-CHINESE_COUNT = re.compile(r"(?<![一二两三四五六七八九十百千万亿])([二两三四五六七八九十][一二三四五六七八九十]?)(?=[个种项类次位篇名台层部张块倍])")
+CHINESE_COUNT = re.compile(
+    r"(?<![一二两三四五六七八九十百千万亿])([二两三四五六七八九]?十[一二三四五六七八九]?|[二两三四五六七八九])(?=[个种项类次位篇名台层部张块倍])"
+)
 NUMBER_SPAN = re.compile(r"(?<![A-Za-z0-9.-])\d+(?:[.,]\d+)*(?:\s?%|×|倍)?(?![A-Za-z])")  # not the 1 of top-1 or 1K
 # What a small model puts before a sentence: a bullet, a list number, a label echoing the prompt.
 LEAD_IN = re.compile(r"^(?:[-*•]\s*|\d+[.)]\s+|(?:answer|question|答案|回答)\s*[:：]\s*)+", re.IGNORECASE)
@@ -119,10 +121,10 @@ def numbers_of(text: str) -> list[str]:
 
 
 def chinese_count(numeral: str) -> int:
-    """二 -> 2, 十 -> 10, 十二 -> 12, 二十 -> 20, 二十三 -> 23."""
-    tens, _, units = numeral.rpartition("十")
+    """二 -> 2, 十 -> 10, 十二 -> 12, 二十 -> 20, 二十三 -> 23 (what CHINESE_COUNT matches)."""
     if "十" not in numeral:
-        return CHINESE_DIGITS[numeral[0]] * 10 + CHINESE_DIGITS[numeral[1]] if len(numeral) > 1 else CHINESE_DIGITS[numeral]
+        return CHINESE_DIGITS[numeral]
+    tens, _, units = numeral.partition("十")
     return CHINESE_DIGITS.get(tens, 1) * 10 + CHINESE_DIGITS.get(units, 0)
 
 

@@ -2,7 +2,9 @@
 
 import pytest
 
-from qa_bot.cite import answer_sentences, answer_spans, check_answer, facts_of, is_tautology, support, with_marker
+from qa_bot.cite import (
+    answer_sentences, answer_spans, check_answer, facts_of, is_tautology, numbers_of, support, with_marker,
+)
 from qa_bot.corpus import Paper
 from qa_bot.evidence import Source
 from qa_bot.query import analyse
@@ -190,3 +192,13 @@ def test_three_different_words_are_no_tautology():
     checker = check_answer("MGTAB has 7 types of relationships [1].", SOURCES, MIN_SUPPORT, question)
     assert [sentence.text for sentence in checker.kept] == ["MGTAB has 7 types of relationships [1]."]
     assert is_tautology("KoopmanLab is a module, a module of modules")
+
+
+@pytest.mark.parametrize("text, numbers", [
+    ("九种关系", ["9"]), ("两倍", ["2"]), ("十个模块", ["10"]), ("十二个", ["12"]), ("二十位", ["20"]), ("二十三篇", ["23"]),
+    ("一种方法", []),  # "a kind of": no count
+    ("seven types and twelve tasks", ["7", "12"]), ("a two-level scheme", []), ("one model", []),
+    ("7,526 videos and 1.5 times", ["7526", "1.5"]),
+])
+def test_the_numbers_a_text_states(text, numbers):
+    assert numbers_of(text) == numbers
