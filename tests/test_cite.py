@@ -202,3 +202,26 @@ def test_three_different_words_are_no_tautology():
 ])
 def test_the_numbers_a_text_states(text, numbers):
     assert numbers_of(text) == numbers
+
+
+CMT_INTRO = "In this paper, we propose a robust 3D detector, named Cross Modal Transformer (CMT), for end-to-end 3D detection."
+KOOPMAN = "These variants are validated by long-term prediction experiments on representative PDEs and ERA5."
+
+
+@pytest.mark.parametrize("question, evidence, answer, kept_it", [
+    # "which method": a name answers; the same words without one do not
+    ("Which model is proposed for end-to-end 3D detection?", CMT_INTRO, "A robust 3D detector is proposed for end-to-end 3D detection [1].", False),
+    ("Which model is proposed for end-to-end 3D detection?", CMT_INTRO, "CMT is a robust 3D detector for end-to-end 3D detection [1].", True),
+    # "which dataset": likewise
+    ("On which dataset was KoopmanLab validated?", KOOPMAN, "The variants are validated by long-term prediction experiments [1].", False),
+    ("On which dataset was KoopmanLab validated?", KOOPMAN, "The variants are validated by long-term prediction experiments on ERA5 [1].", True),
+    # "how many": a number answers
+    ("How many relationship types does MGTAB have?", MGTAB, "MGTAB has types of relationships [1].", False),
+    # a question that asks for nothing in particular: any supported claim
+    ("What does MGTAB contain?", MGTAB, "MGTAB contains expert-annotated users [1].", True),
+    # a yes/no question is answered by its own words
+    ("Does MGTAB contain expert-annotated users?", MGTAB, "MGTAB contains expert-annotated users [1].", True),
+])
+def test_a_claim_must_hold_what_the_question_asks_for(question, evidence, answer, kept_it):
+    checker = check_answer(answer, [source(1, evidence)], MIN_SUPPORT, analyse(question))
+    assert bool(checker.kept) == kept_it, (checker.kept, checker.dropped)
