@@ -3,7 +3,8 @@
 import pytest
 
 from qa_bot.answer import Assistant
-from qa_bot.evidence import select_evidence
+from qa_bot.evidence import Source, answer_bonus, asked_for, numbered_evidence, select_evidence
+from qa_bot.query import Part
 from qa_bot.retrieve import Retriever
 from qa_bot.settings import Settings
 from tests.conftest import write_corpus
@@ -85,3 +86,53 @@ def test_the_evidence_budget_leaves_out_the_papers_that_do_not_fit(three_close_p
     answer = Assistant(retriever, model, settings).answer("How are graph neural networks accelerated on multiple GPUs?")
     assert len(answer.evidence) == 1
     assert "[2]" not in model.prompts[0][-1]["content"]
+
+
+def part(asks: str, metadata: str | None = None) -> Part:
+    return Part("the question's part", asks, metadata)
+
+
+@pytest.mark.parametrize("sentence, matched, holds", [
+    ("MGTAB contains 10,199 users.", 0.5, True),  # a number, and some of the question's words
+    ("MGTAB contains seven types.", 2.0, True),
+    ("MGTAB contains 10,199 users.", 0.0, False),  # a number, but none of the question's words
+    ("MGTAB contains many users.", 2.0, False),  # the words, but no number
+])
+def test_a_quantity_is_asked_for_by_a_sentence_with_a_number_and_the_questions_words(sentence, matched, holds):
+    assert asked_for(part("number"), "MGTAB")(sentence, matched) is holds
+
+
+@pytest.mark.parametrize("asks, name, named, sentence, matched, holds", [
+    ("entity", "KoopmanLab", ("KoopmanLab",), "KoopmanLab is validated on ERA5.", 0.5, True),  # another name
+    ("entity", "KoopmanLab", ("KoopmanLab",), "KoopmanLab is validated by long-term prediction.", 1.0, False),
+    ("entity", "KoopmanLab", ("KoopmanLab",), "It is validated on ERA5.", 0.0, False),
+    # "which method ..." about a paper the question names: another name than the paper's
+    ("name", "CMT", ("CMT",), "CMT is compared with BEVFusion.", 1.0, True),
+    ("name", "CMT", ("CMT",), "CMT is compared with other detectors.", 1.0, False),
+    # "which method ..." that names no paper: the paper's own name
+    ("name", "CMT", (), "We propose CMT for 3D detection.", 0.0, True),
+    ("name", "CMT", (), "We propose a detector for 3D detection.", 2.0, False),
+])
+def test_a_name_is_asked_for_by_the_sentence_that_gives_it(asks, name, named, sentence, matched, holds):
+    assert asked_for(part(asks), name, named)(sentence, matched) is holds
+
+
+def test_metadata_is_asked_for_by_a_sentence_that_states_it_and_an_explanation_by_none():
+    code = asked_for(part("metadata", "code"), "CMT")
+    assert code("Code will be released at https://github.com/junjie18/CMT.", 0.0) is True
+    assert code("CMT obtains 73.0% NDS on nuScenes benchmark.", 3.0) is False
+    assert asked_for(part("name"), None) is None  # no paper name to look for
+    assert asked_for(part("explanation"), "CMT") is None
+
+
+def test_the_answer_bonus_is_the_weight_for_a_sentence_that_holds_what_is_asked():
+    bonus = answer_bonus(part("entity"), "KoopmanLab", 2.5, ("KoopmanLab",))
+    assert bonus("KoopmanLab is validated on ERA5.", 1.0) == 2.5
+    assert bonus("KoopmanLab is a module.", 1.0) == 0.0
+    assert answer_bonus(part("name"), "CMT", 2.5)("We propose CMT.", 0.0) == 2.5
+    assert answer_bonus(part("explanation"), "CMT", 2.5) is None
+
+
+def test_numbered_evidence_is_one_line_per_source():
+    sources = [Source(1, "A", 1.0, ["First.", "Second."], "First."), Source(2, "B", 0.5, ["Third."], "Third.")]
+    assert numbered_evidence(sources) == "[1] First. Second.\n[2] Third."
