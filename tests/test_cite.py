@@ -290,3 +290,8 @@ def test_the_cited_papers_name_from_its_title_stands_for_we():
 ])
 def test_with_marker_keeps_the_sentences_own_end(claim, marker, shown):
     assert with_marker(claim, marker) == shown
+
+
+def test_a_comparison_is_found_in_the_evidence_whatever_its_case():
+    evidence = "NAIVEATTACK achieves decent ASR scores, while DOORPING reaches HIGHER ASR scores in all cases."
+    assert support("NAIVEATTACK reaches higher ASR scores than DOORPING", evidence).missing_facts != ()
