@@ -243,3 +243,34 @@ def test_a_turn_is_remembered_with_its_question_and_search(seeds_retriever, sett
     (turn,) = conversation.turns
     assert turn.question == "How many expert-annotated users does MGTAB contain?" == turn.query
     assert turn.cited_paper_ids == (paper_with(seeds_retriever, MGTAB).paper_id,)
+
+
+def test_the_model_is_given_the_system_prompt_and_the_question_with_its_evidence(seeds_retriever, settings):
+    from qa_bot.prompts import render_prompt
+
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].")
+    answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    (system, user), = model.prompts
+    assert system == {"role": "system", "content": render_prompt(settings.prompts_dir, "system")}
+    assert user["role"] == "user" and "How many expert-annotated users does MGTAB contain?" in user["content"]
+    assert f"[1] {answer.evidence[0].text}" in user["content"] and "English" in user["content"]
+    citation, = answer.citations
+    assert citation.answer_spans == ("10,199", "MGTAB")
+    assert citation.evidence == next(s for s in answer.evidence[0].sentences if "10,199" in s)
+
+
+def test_sentences_are_joined_by_a_space_and_chinese_ones_by_nothing(seeds_retriever, settings):
+    first, second = "MGTAB contains 10,199 expert-annotated users [1].", "MGTAB contains 7 types of relationships [1]."
+    answer, _ = ask(seeds_retriever, settings, FakeModel(f"{first} {second}"),
+                    "How many users and relationship types does MGTAB contain?")
+    assert answer.text == f"{first} {second}"
+    answer, _ = ask(seeds_retriever, settings, FakeModel("MGG平均比DGCL框架快7.38倍[1]。MGG平均比具有统一虚拟内存设计的多GPU系统快3.65倍[1]。"),
+                    "MGG比DGCL框架快多少倍？")
+    assert answer.text == "MGG平均比DGCL框架快7.38倍[1]。MGG平均比具有统一虚拟内存设计的多GPU系统快3.65倍[1]。"
+
+
+def test_a_sentence_in_the_other_language_is_quoted_from_its_evidence_exactly(seeds_retriever, settings):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("DFME includes 7,526 well-labeled ME videos [1]."),
+                    "DFME数据集有多少个微表情视频？")
+    evidence = next(s for s in answer.evidence[0].sentences if "7,526" in s)
+    assert answer.text.startswith(f"据英文摘要[1]：“{evidence.rstrip('.')}”。")
