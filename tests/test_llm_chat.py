@@ -4,7 +4,7 @@
 import pytest
 
 from qa_bot.answer import Assistant
-from qa_bot.llm import open_model
+from qa_bot.llm import load_model, open_model
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
 
@@ -18,7 +18,10 @@ MESSAGES = [
 def smollm2():
     model = open_model(Settings(model="smollm2", n_ctx=2048))
     assert model.has_chat_template
-    return model
+    yield model
+    # Freed here, not at interpreter exit, where llama-cpp-python's finaliser fails noisily.
+    model._llama.close()
+    load_model.cache_clear()
 
 
 def test_an_instruct_model_writes_through_its_chat_template(smollm2):
