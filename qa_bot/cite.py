@@ -32,6 +32,15 @@ ANSWER_SENTENCE = re.compile(
     rf"\S.*?(?:(?:[.!?](?=[\s\[【]|$)|[。！？；])(?:[ \t]*{MARKER_TEXT})*|(?=\n)|$)", re.DOTALL
 )
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A count written in words is a number too: "five tasks" is not what "three ... tasks" says, and
+# "seven types" is what "7 types" says. Chinese counts need their classifier (九种, 三个), as in NUMERAL.
+ENGLISH_COUNTS = {word: str(value) for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split()) if value >= 2}
+ENGLISH_COUNT = re.compile(rf"\b({'|'.join(ENGLISH_COUNTS)})\b(?!-)", re.IGNORECASE)
+CHINESE_DIGITS = {char: value for value, char in enumerate("零一二三四五六七八九")} | {"两": 2}
+CHINESE_COUNT = re.compile(
+    r"(?<![一二两三四五六七八九十百千万亿])([二两三四五六七八九]?十[一二三四五六七八九]?|[二两三四五六七八九])(?=[个种项类次位篇名台层部张块倍])"
+)
 NUMBER_SPAN = re.compile(r"(?<![A-Za-z0-9.-])\d+(?:[.,]\d+)*(?:\s?%|×|倍)?(?![A-Za-z])")  # not the 1 of top-1 or 1K
 # What a small model puts before a sentence: a bullet, a list number, a label echoing the prompt.
 LEAD_IN = re.compile(r"^(?:[-*•]\s*|\d+[.)]\s+|(?:answer|question|答案|回答)\s*[:：]\s*)+", re.IGNORECASE)
@@ -101,7 +110,22 @@ def facts_of(claim: str) -> list[str]:
     """The numbers, names and proper nouns a claim states: what a small model most often gets wrong."""
     names = [strip_plural(n) for n in NAME.findall(claim)]
     nouns = [noun for noun in PROPER_NOUN.findall(claim) if noun not in COMMON_CAPITALISED]
-    return [normalize_number(n) for n in NUMBER.findall(claim)] + names + nouns
+    return numbers_of(claim) + names + nouns
+
+
+def numbers_of(text: str) -> list[str]:
+    """The numbers a text states, in digits ("7,526" as "7526") or as a count in words."""
+    digits = [normalize_number(n) for n in NUMBER.findall(text)]
+    english = [ENGLISH_COUNTS[word.lower()] for word in ENGLISH_COUNT.findall(text)]
+    return digits + english + [str(chinese_count(count)) for count in CHINESE_COUNT.findall(text)]
+
+
+def chinese_count(numeral: str) -> int:
+    """二 -> 2, 十 -> 10, 十二 -> 12, 二十 -> 20, 二十三 -> 23 (what CHINESE_COUNT matches)."""
+    if "十" not in numeral:
+        return CHINESE_DIGITS[numeral]
+    tens, _, units = numeral.partition("十")
+    return CHINESE_DIGITS.get(tens, 1) * 10 + CHINESE_DIGITS.get(units, 0)
 
 
 def answer_spans(claim: str, evidence: str) -> list[str]:
@@ -125,7 +149,7 @@ def strip_plural(name: str) -> str:
 def evidence_profile(evidence: str) -> tuple[frozenset[str], str, frozenset[str]]:
     """The evidence's numbers, lower-cased text and terms: the same few sources are checked against
     every sentence of an answer, so they are tokenized once."""
-    numbers = frozenset(normalize_number(n) for n in NUMBER.findall(evidence))
+    numbers = frozenset(numbers_of(evidence))
     return numbers, evidence.lower(), frozenset(document_terms(evidence))
 
 
@@ -140,9 +164,10 @@ def support(claim: str, evidence: str, own_name: str | None = None) -> Support:
     )
     if not same_comparison(claim, evidence):
         missing += ("(the subject of the comparison)",)
-    # The paper's own name says which paper, not what of it: counted, "MGTAB has dogs" was half supported.
-    own = unit_terms(own_name) if own_name else frozenset()
-    units = [unit for unit in term_units(claim) if not unit & own]
+    # Names are facts, checked above; counted as words too, any name the evidence holds (the paper's
+    # own above all) made half of "MGTAB has dogs" supported. The overlap is of the other words.
+    names = unit_terms(" ".join([*NAME.findall(claim), own_name or ""]))
+    units = [unit for unit in term_units(claim) if not unit & names]
     if sum(1 for unit in units if not all(term.isdigit() for term in unit)) < MIN_WORDS:
         return Support(missing, 0.0)
     return Support(missing, sum(1 for unit in units if unit & evidence_terms) / len(units))
@@ -211,13 +236,17 @@ def is_tautology(claim: str) -> bool:
     """A claim that says one thing of itself ("It is a model that can model language models"):
     a content word it repeats makes up a third or more of what it says."""
     words = [word for word, _ in content_words(claim) if not word.isdigit()]
-    return len(words) >= 3 and max(words.count(word) for word in words) * 3 >= len(words)
+    repeated = max((words.count(word) for word in words), default=0)
+    # Three different words, each once, are no tautology ("MGTAB has 7 types of relationships").
+    return len(words) >= 3 and repeated >= 2 and repeated * 3 >= len(words)
 
 
 def restates(claim: str, query: Query) -> bool:
     """A claim made only of the question's own words ("MDM is based on an assumption" for "What
     assumption is MDM based on?") answers nothing; for a yes/no question it is the answer."""
     if any(part.asks == "yes_no" for part in query.parts):
+        return False
+    if set(numbers_of(claim)) - set(numbers_of(query.text)):  # a number the question lacks is an answer ("7 types")
         return False
     asked = unit_terms(query.text) | question_frame_terms()
     return all(unit & asked for unit in term_units(claim))

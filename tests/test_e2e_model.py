@@ -52,6 +52,19 @@ def test_each_answer_cites_the_right_paper_or_declines(turns, position):
         assert any(key in papers[c["paper_id"]] for c in turn["citations"]), turn
 
 
+# Questions the packaged model answers in a sentence of its own that the check keeps (measured: it
+# copies the figure from the evidence): a build that loses what the model writes answers them by
+# quoting the evidence instead ("extractive"), with no first token.
+MODEL_WRITES = [0, 1]
+
+
+@pytest.mark.parametrize("position", MODEL_WRITES)
+def test_the_models_own_sentence_is_the_answer(turns, position):
+    turn = turns[position]
+    assert turn["outcome"] == "answered" and turn["path"] == "generated", turn
+    assert turn["timings_ms"]["first_token"] is not None
+
+
 def test_a_declined_chinese_question_is_answered_in_chinese(turns):
     assert any("\u4e00" <= char <= "\u9fff" for char in turns[-1]["answer"])
 

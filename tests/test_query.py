@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa_bot.query import analyse, names_in
+from qa_bot.query import analyse, asking_part, names_in, parts_of
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,20 @@ def test_a_compound_of_a_plain_word_and_a_name_names_only_the_name():
     assert names_in("How much faster is it than multi-GPU systems on GPUs with KonIQ-10k and GPT-4?") == (
         "GPU", "KonIQ-10k", "GPT-4",
     )
+
+
+@pytest.mark.parametrize("question, asking", [
+    ("We run a small lab with only two GPUs and little time, so how much faster is MGG than DGCL?",
+     "how much faster is MGG than DGCL?"),  # the situation before the question, and its "so", left out
+    ("My group studies bots on social media and we need labelled data. Which benchmark has expert-annotated users?",
+     "Which benchmark has expert-annotated users?"),
+    ("How much faster is MGG than DGCL?", "How much faster is MGG than DGCL?"),  # nothing before it
+    ("MGG比DGCL快多少倍？", "MGG比DGCL快多少倍？"),
+])
+def test_the_asking_part_of_a_question(question, asking):
+    assert asking_part(question) == asking
+
+
+def test_a_question_that_asks_two_things_has_two_parts():
+    assert parts_of("How many users, and how many relationship types does MGTAB contain?") == [
+        "How many users", "how many relationship types does MGTAB contain?"]

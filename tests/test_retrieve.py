@@ -35,10 +35,12 @@ def test_every_direction_finds_the_paper_in_the_top_five(seeds_retriever, retrie
     assert found_first / len(cases) >= 0.75
 
 
-def test_the_query_language_matches_the_paper_language(seeds_retriever):
+def test_a_query_finds_papers_in_both_languages_and_each_says_its_language(seeds_retriever):
     zh_paper = paper_with(seeds_retriever, "变压器验证")
     en_paper = paper_with(seeds_retriever, "DOORPING")
-    assert zh_paper.lang == "zh" and en_paper.lang == "en"
+    assert seeds_retriever.search("变压器验证", 1).hits[0].paper == zh_paper
+    assert seeds_retriever.search("backdoor attack on dataset distillation", 1).hits[0].paper == en_paper
+    assert (zh_paper.lang, en_paper.lang) == ("zh", "en")
 
 
 def test_hits_are_ranked_by_score_and_limited_to_k(seeds_retriever):

@@ -2,7 +2,6 @@
 browser are in test_ui_browser.py)."""
 
 import re
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from streamlit.testing.v1 import AppTest
 
 from qa_bot import llm
 from qa_bot.answer import ABSTENTION
-from qa_bot.export import conversation_markdown
 from tests.conftest import paper_with, write_corpus
 from tests.fakes import FakeModel
 
@@ -95,7 +93,24 @@ def test_an_out_of_corpus_question_is_declined_and_shows_the_closest_papers(fake
     assert model.prompts == []
 
 
-def test_the_export_holds_the_conversation_and_its_references(fake_model, seeds_retriever):
+@pytest.fixture
+def downloads(monkeypatch):
+    """What the page's download buttons offer: AppTest keeps their files in a media storage of each run."""
+    from streamlit.testing.v1 import app_test
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    storages = []
+
+    class KeptStorage(MemoryMediaFileStorage):
+        def __init__(self, endpoint):
+            super().__init__(endpoint)
+            storages.append(self)
+
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", KeptStorage)
+    return lambda button: storages[-1].get_file(button.proto.url.rsplit("/", 1)[1]).content.decode("utf-8")
+
+
+def test_the_export_holds_the_conversation_and_its_references(fake_model, seeds_retriever, downloads):
     fake_model(TINYMIM_ANSWER)
     app = start()
     assert all(button.proto.disabled for button in app.get("download_button")), "nothing to export yet"
@@ -103,10 +118,12 @@ def test_the_export_holds_the_conversation_and_its_references(fake_model, seeds_
     markdown_button, bibtex_button = app.get("download_button")
     assert bibtex_button.proto.label == "Export references (BibTeX)"
     assert not markdown_button.proto.disabled and not bibtex_button.proto.disabled
-    chat = app.session_state["chat"]
-    markdown = conversation_markdown(chat.answers(), "seeds", "fake.gguf", datetime.now())
+    markdown = downloads(markdown_button)  # what the button offers, not the export function's output
     assert "## 1. What accuracy does TinyMIM reach on ImageNet?" in markdown
+    assert "TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K [1]." in markdown
     assert "## References" in markdown and "000_a261c613d12b610b.txt:11" in markdown
+    assert paper_with(seeds_retriever, "TinyMIM model of tiny size").paper_id in markdown
+    assert "@" in downloads(bibtex_button)
 
 
 def test_new_chat_clears_the_conversation(fake_model):
@@ -272,3 +289,35 @@ def test_reload_corpus_reads_a_changed_folder_and_says_what_changed(fake_model, 
     captions = as_rendered(" ".join(element.value for element in app.sidebar.caption))
     assert "The corpus folder changed: 0 papers added and 4 removed; 28 papers now." in captions
     assert "28 papers" in sidebar_text(app)
+
+
+class FailingModel(FakeModel):
+    """A model that fails in a way no QaBotError describes (a bug, a crash of the backend)."""
+
+    def stream(self, messages, max_tokens):
+        yield "TinyMIM"
+        raise RuntimeError("the backend crashed")
+
+
+def test_an_unexpected_failure_mid_answer_is_one_line_in_the_page_and_the_chat_goes_on(fake_model, monkeypatch):
+    broken = FailingModel()
+    monkeypatch.setattr(llm, "open_model", lambda settings: broken)
+    app = ask(start(), "What accuracy does TinyMIM reach on ImageNet?")
+    assert as_rendered(app.chat_message[1].error[0].value) == "unexpected RuntimeError: the backend crashed"
+    assert app.session_state["chat"].turns[0].answer is None
+    broken.stream = FakeModel(TINYMIM_ANSWER).stream  # the backend is back
+    app = ask(app, "What accuracy does TinyMIM reach on ImageNet?")
+    assert "79.6%" in message_html(app, 3) and len(app.chat_message) == 4
+
+
+def test_a_turn_interrupted_before_its_answer_says_so(fake_model):
+    from qa_bot.ui import ChatSession, ChatTurn
+
+    fake_model(TINYMIM_ANSWER)
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.session_state["chat"] = ChatSession(turns=[ChatTurn("What accuracy does TinyMIM reach on ImageNet?")])
+    app.run()
+    assert not app.exception, app.exception
+    assert [caption.value for caption in app.chat_message[1].caption] == [
+        "Stopped before the answer was finished: ask again to get it."]
+    assert not app.chat_message[1].get("html") and not app.chat_message[1].error

@@ -107,6 +107,8 @@ def test_a_new_user_asks_in_english_and_chinese_follows_up_and_exports(chat_url,
     expect(card).to_contain_text("000_a261c613d12b610b.txt:11")
     expect(card.locator(".qa-evidence mark")).to_contain_text("79.6%")
     expect(card.locator(".qa-evidence mark strong.qa-span", has_text="79.6%")).to_have_count(1)  # the answer itself
+    # The packaged model writes this answer itself; a build that loses its output quotes the evidence.
+    expect(page.locator(".qa-meta-line").first).to_contain_text("Written by gemma-3-270m")
     page.locator(".qa-marker").first.click()
     assert page.url.endswith("#qa-t0-c1")
     snapshot(page, "1-english")
@@ -142,6 +144,7 @@ def test_the_chat_answers_through_a_model_server(chat_url_with_model_server, pag
     card = page.locator("#qa-t0-c1")
     expect(card).to_contain_text(tinymim.title.rstrip("…"))
     expect(card.locator(".qa-evidence mark")).to_contain_text("79.6%")
+    expect(page.locator(".qa-meta-line").first).to_contain_text("Written by gemma-3-270m")
     snapshot(page, "5-model-server")
 
 
