@@ -115,7 +115,7 @@ def test_a_corpus_flag_naming_a_file_is_one_line():
 def test_an_empty_folder_setting_never_means_the_current_folder(tmp_path):
     (tmp_path / "here.txt").write_text("Backdoor attacks on graph clustering in the current folder.\n")
     run = qa_bot("search", "backdoor", env={"QA_BOT_CORPUS": ""}, cwd=tmp_path)
-    assert run.returncode == 2 and not list(tmp_path.glob("index-*"))
+    assert run.returncode == 2 and not list(tmp_path.rglob("collection-*"))  # nothing indexed
 
 
 def test_a_context_window_beyond_the_models_training_is_refused_before_loading():
