@@ -40,13 +40,19 @@ class Segment:
     frequencies: np.ndarray  # how often the term occurs in the document (float32)
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        documents, frequencies = self.local_postings(term)
+        return (documents + self.start if self.start else documents), frequencies
+
+    def local_postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """The same, positions relative to the segment's start (views: nothing copied)."""
         if term + 1 >= len(self.indptr):
             return _NO_DOCUMENTS, _NO_FREQUENCIES
         begin, end = self.indptr[term], self.indptr[term + 1]
-        return self.documents[begin:end] + self.start, self.frequencies[begin:end]
+        return self.documents[begin:end], self.frequencies[begin:end]
 
 
 _NO_DOCUMENTS = np.zeros(0, dtype=np.int64)
+RAREST_SHARE = 10  # the rarest word's documents are scored alone when at most a tenth of all
 _NO_FREQUENCIES = np.zeros(0, dtype=np.float32)
 
 
@@ -140,6 +146,7 @@ class Index:
         self.floor = self.idf * (settings.bm25_delta if settings.bm25_variant == "plus" else 0.0)
         b = settings.bm25_b
         self.length_norm = 1 - b + b * lengths / average_length if average_length else np.ones(len(lengths))
+        self.saturation = settings.bm25_k1 * self.length_norm  # per document, in Okapi's and Plus's denominator
 
     def term_ids(self, terms) -> list[int]:
         """The ids of the terms some live document holds."""
@@ -162,15 +169,36 @@ class Index:
     def term_scores(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """rank-bm25's score of the term in each document that holds it, beyond the floor."""
         documents, stored = self.postings(term)
+        return documents, self.part(term, documents, stored)
+
+    def part(self, term: int, documents: np.ndarray, stored: np.ndarray) -> np.ndarray:
         tf = stored.astype(np.float64)  # stored as float32; the formula in float64, as rank-bm25's
         k1, delta = self.settings.bm25_k1, self.settings.bm25_delta
-        norm = self.length_norm[documents]
         if self.settings.bm25_variant == "l":
-            ctd = tf / norm
-            part = tf * (k1 + 1) * (ctd + delta) / (k1 + ctd + delta)
-        else:
-            part = tf * (k1 + 1) / (tf + k1 * norm)
-        return documents, self.idf[term] * part
+            ctd = tf / self.length_norm[documents]
+            return self.idf[term] * (tf * (k1 + 1) * (ctd + delta) / (k1 + ctd + delta))
+        return (self.idf[term] * (k1 + 1)) * tf / (tf + self.saturation[documents])
+
+    def term_scores_at(self, term: int, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The term's scores in those of the (ascending, live) candidates that hold it: where they
+        are among the candidates, and the scores. Found by binary search in the term's postings,
+        so a term in most documents costs the candidates, not its postings."""
+        found, frequencies = [], []
+        ends = [segment.start for segment in self.segments[1:]] + [self.size]
+        for segment, end in zip(self.segments, ends):
+            documents, stored = segment.local_postings(term)
+            low, high = np.searchsorted(candidates, [segment.start, end])
+            wanted = candidates[low:high] - segment.start
+            if not len(documents) or not len(wanted):
+                continue
+            at = np.minimum(np.searchsorted(documents, wanted), len(documents) - 1)
+            held = documents[at] == wanted
+            found.append(low + np.flatnonzero(held))
+            frequencies.append(stored[at[held]])
+        if not found:
+            return _NO_DOCUMENTS, np.zeros(0)
+        where = np.concatenate(found)
+        return where, self.part(term, candidates[where], np.concatenate(frequencies))
 
     def unit_scores(self, units: list[list[str]]) -> np.ndarray:
         """For every document, the sum over `units` of the best score of the unit's terms: the
@@ -194,6 +222,64 @@ class Index:
         # documents per word cost more than the word's postings).
         return scores + floor if floor else scores
 
+    def best(self, units: list[list[str]], k: int, carried: list[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """The k best live documents that hold a term of the units (or are carried in), best first
+        (ties in position order), with their `unit_scores`. When the documents holding the rarest
+        word are enough to know the k best (`_best_of_rarest`), only they are scored."""
+        found = None if len(carried) else self._best_of_rarest(units, k)
+        if found is not None:
+            return found
+        scores = self.unit_scores(units)
+        candidates = self.matching([term for unit in units for term in unit])
+        if len(carried):
+            candidates = np.union1d(candidates, carried).astype(np.int64)
+        top = top_k(candidates, scores, k)
+        return top, scores[top]
+
+    def _best_of_rarest(self, units: list[list[str]], k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The k best, scored among the documents that hold the rarest word only, when that is
+        exact: a document without it gets less from the other words than their bound (idf x
+        (k1 + 1), what BM25's saturation approaches), so when the k-th best such document beats
+        that bound none other can come in. None when it does not (or for BM25L, unbounded)."""
+        ids = [found for unit in units if (found := self.term_ids(unit))]
+        if len(ids) < 2 or self.settings.bm25_variant == "l":
+            return None
+        rarest = min(range(len(ids)), key=lambda i: sum(self.frequency[term] for term in ids[i]))
+        others = [unit for i, unit in enumerate(ids) if i != rarest]
+        if any(len(unit) > 1 for unit in others):
+            return None  # a word of several glosses: its bound is not one term's
+        bound = sum(max(float(self.idf[unit[0]]), 0.0) for unit in others) * (self.settings.bm25_k1 + 1)
+        if sum(int(self.frequency[term]) for term in ids[rarest]) > self.size // RAREST_SHARE:
+            return None  # too many to score one by one: scoring every document is as fast
+        held = [self.postings(term)[0] for term in ids[rarest]]
+        candidates = held[0] if len(held) == 1 else np.unique(np.concatenate(held))
+        if len(candidates) <= k:
+            return None
+        scores, floor = self.scores_at(ids, candidates)
+        top = top_k(np.arange(len(candidates)), scores, k)
+        if scores[top[-1]] - floor < bound:
+            return None
+        return candidates[top], scores[top]
+
+    def scores_at(self, ids: list[list[int]], candidates: np.ndarray) -> tuple[np.ndarray, float]:
+        """`unit_scores` of the candidates only (added up in the same order, so equal to the last
+        bit), and what every document gets whatever it holds (the floors)."""
+        scores, floor, base = np.zeros(len(candidates)), 0.0, 0.0
+        for unit in ids:
+            if len(unit) == 1:
+                where, part = self.term_scores_at(unit[0], candidates)
+                scores[where] += part
+                floor += self.floor[unit[0]]
+            else:
+                lowest = float(self.floor[unit].max())
+                best = np.full(len(candidates), lowest)
+                for term in unit:
+                    where, part = self.term_scores_at(term, candidates)
+                    best[where] = np.maximum(best[where], self.floor[term] + part)
+                scores += best
+                base += lowest
+        return (scores + floor if floor else scores), floor + base
+
     def holding_all(self, terms: list[str]) -> frozenset[int]:
         """Positions of the live documents that contain every one of the terms."""
         ids = self.term_ids(terms)
@@ -211,6 +297,15 @@ class Index:
         for term in self.term_ids(terms):
             found[self.postings(term)[0]] = True
         return np.flatnonzero(found)
+
+
+def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The k candidates with the highest scores, best first; ties in corpus order, at the k-th
+    place too (every candidate as good as the k-th is kept until the ties are ordered)."""
+    if len(candidates) > k:
+        kth = np.partition(-scores[candidates], k - 1)[k - 1]
+        candidates = candidates[-scores[candidates] <= kth]
+    return candidates[np.lexsort((candidates, -scores[candidates]))][:k]
 
 
 def rank_bm25_idf(frequency: np.ndarray, corpus_size: int, settings: Settings) -> np.ndarray:

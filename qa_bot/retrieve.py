@@ -3,8 +3,6 @@
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from qa_bot.bilingual import document_terms, query_units, sentence_terms, term_units
 from qa_bot.corpus import Corpus, Paper
 from qa_bot.evidence import best_sentences
@@ -74,17 +72,15 @@ class Retriever:
         started = time.perf_counter()
         units = query_units(query)
         terms = [term for unit in units for term in unit]
-        scores = self.index.unit_scores(units)
-        candidates = self.index.matching(terms)
-        if carried := [self.corpus.position(pid) for pid in include if self.corpus.has(pid)]:
-            candidates = np.union1d(candidates, carried).astype(int)
-        top = top_k(candidates, scores, max(k, NAMED_FIRST_DEPTH) if names else k)
+        carried = [self.corpus.position(pid) for pid in include if self.corpus.has(pid)]
+        top, scores = self.index.best(units, max(k, NAMED_FIRST_DEPTH) if names else k, carried)
+        ranked = list(zip(top.tolist(), scores.tolist()))
         if names:
             held = [self.papers_holding(name) for name in names]
-            top = sorted(top, key=lambda position: -sum(position in papers for papers in held))[:k]
+            ranked = sorted(ranked, key=lambda found: -sum(found[0] in papers for papers in held))[:k]
         hits = [
-            Hit(rank, self.corpus.paper_at(i), float(scores[i]), self.snippet(terms, self.corpus.paper_at(i)))
-            for rank, i in enumerate(top, start=1)
+            Hit(rank, self.corpus.paper_at(i), score, self.snippet(terms, self.corpus.paper_at(i)))
+            for rank, (i, score) in enumerate(ranked, start=1)
         ]
         return SearchResult(query, hits, (time.perf_counter() - started) * 1000)
 
@@ -152,10 +148,3 @@ class Retriever:
 def require_query(query: str) -> str:
     """The query normalised once (qa_bot.hygiene); nothing left of it is bad input."""
     return require_text(query, "empty query: give a few words to search for")
-
-
-def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
-    """The k candidates with the highest scores, best first; ties keep corpus order."""
-    if len(candidates) > k:
-        candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-    return candidates[np.lexsort((candidates, -scores[candidates]))]

@@ -57,3 +57,33 @@ def test_rankings_equal_rank_bm25_on_the_seeds(variant, retrieval_queries):
         ours, theirs = each_alone(index, terms), reference.get_scores(terms)
         assert np.allclose(ours, theirs, rtol=1e-9, atol=1e-9)
         assert list(np.argsort(-ours, kind="stable")) == list(np.argsort(-theirs, kind="stable"))
+
+
+def full_ranking(index, units, k):
+    """The k best by scoring every document: what `best` must return, however it gets there."""
+    scores = index.unit_scores(units)
+    candidates = index.matching([term for unit in units for term in unit])
+    order = sorted(candidates.tolist(), key=lambda position: (-scores[position], position))[:k]
+    return order, [scores[position] for position in order]
+
+
+@pytest.mark.parametrize("variant", ["okapi", "plus", "l"])
+def test_the_best_documents_equal_a_full_ranking_with_or_without_scoring_every_document(variant, retrieval_queries):
+    from qa_bot.bilingual import query_units
+
+    index = build_index(load_corpus(SEEDS), Settings(bm25_variant=variant))
+    queries = [case["query"] for case in retrieval_queries] + ["DOORPING graph", "TinyMIM model training data"]
+    for query in queries:
+        for k in (1, 3, 5):
+            top, scores = index.best(query_units(query), k)
+            expected, expected_scores = full_ranking(index, query_units(query), k)
+            assert top.tolist() == expected and scores.tolist() == expected_scores
+
+
+def test_a_rare_word_lets_the_best_be_found_among_its_documents_only():
+    documents = [["rare", "common"]] + [["rare"]] * 2 + [["common", "other"]] * 40 + [["filler"]] * 200
+    index = index_from_terms(documents, Settings())
+    pruned = index._best_of_rarest([["rare"], ["common"]], 2)
+    assert pruned is not None  # the documents with "rare" are enough to know the two best
+    assert pruned[0].tolist() == full_ranking(index, [["rare"], ["common"]], 2)[0] == [0, 1]
+    assert index._best_of_rarest([["other"], ["common"]], 2) is None  # 40 documents tie: the bound is not beaten

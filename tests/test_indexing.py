@@ -33,6 +33,17 @@ def results(collection, k=10):
     return found, papers, corpus.record_count
 
 
+def assert_best_is_the_full_ranking(index):
+    for query in QUERIES + ["graph clustering TinyMIM", "federated learning memory"]:
+        units = query_units(query)
+        scores = index.unit_scores(units)
+        candidates = index.matching([term for unit in units for term in unit]).tolist()
+        for k in (1, 5):
+            expected = sorted(candidates, key=lambda position: (-scores[position], position))[:k]
+            top, found = index.best(units, k)
+            assert top.tolist() == expected and found.tolist() == [scores[p] for p in expected]
+
+
 def rebuilt(folder: Path, tmp_path: Path, **settings):
     """The collection built from nothing, in a cache of its own."""
     fresh = tmp_path / f"fresh-{time.monotonic_ns()}"
@@ -86,6 +97,7 @@ def test_an_update_equals_a_full_rebuild(tmp_path, change):
     assert not updated.from_cache
     assert results(updated) == results(rebuilt(folder, tmp_path))
     assert results(open_collection(settings)) == results(updated)  # and it is what the cache now holds
+    assert_best_is_the_full_ranking(updated.index)  # across segments and dead positions
 
 
 def test_updates_report_the_papers_added_and_removed(tmp_path):
@@ -107,6 +119,7 @@ def test_many_updates_are_gathered_into_one_segment_again(tmp_path, monkeypatch)
         (folder / f"added-{number}.txt").write_text(f"Abstract number {number} on federated learning.\n", "utf-8")
         updated = open_collection(settings)
         assert len(updated.index.segments) <= 3
+        assert_best_is_the_full_ranking(updated.index)
     files = sorted(folder.glob("0*.txt"))
     files[0].unlink()
     updated = open_collection(settings)
