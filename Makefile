@@ -77,7 +77,7 @@ eval-fresh: $(STAMP)
 		--check-cases qa_bot/data/check-$$half.jsonl --out artifacts/eval-fresh-$$half$(if $(MODEL),-$(MODEL)) \
 		$(if $(MODEL),--model $(MODEL)) || exit 1; done
 
-## bench: retrieval speed on the seeds and on 100,000 generated abstracts (README figures)
+## bench: retrieval speed on the seeds and on 100,000 and 1,000,000 generated abstracts (README figures; about 6 minutes)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_retrieval.py
 
