@@ -4,7 +4,7 @@ import rank_bm25
 
 from qa_bot.bilingual import document_terms, query_terms
 from qa_bot.corpus import load_corpus
-from qa_bot.index import build_index, index_from_terms
+from qa_bot.index import build_index, index_from_terms, top_k
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
 
@@ -87,3 +87,12 @@ def test_a_rare_word_lets_the_best_be_found_among_its_documents_only():
     assert pruned is not None  # the documents with "rare" are enough to know the two best
     assert pruned[0].tolist() == full_ranking(index, [["rare"], ["common"]], 2)[0] == [0, 1]
     assert index._best_of_rarest([["other"], ["common"]], 2) is None  # 40 documents tie: the bound is not beaten
+
+
+def test_the_k_best_of_many_candidates_with_ties_are_those_of_a_full_sort():
+    rng = np.random.default_rng(5)
+    for size, k in ((20_000, 5), (50_000, 50), (3_000, 1)):
+        scores = rng.integers(0, 40, size).astype(float)  # many ties, at the k-th place too
+        candidates = np.sort(rng.choice(size, size // 2, replace=False))
+        expected = sorted(candidates.tolist(), key=lambda position: (-scores[position], position))[:k]
+        assert top_k(candidates, scores, k).tolist() == expected
