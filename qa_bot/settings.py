@@ -5,7 +5,6 @@ flags (`Settings(**overrides)`); library code receives the object and never read
 """
 
 import difflib
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -185,11 +184,6 @@ class Settings(BaseSettings):
     def _warn_unknown_variables(self) -> "Settings":
         warn_unknown_variables(os.environ, type(self).model_fields)
         return self
-
-    def index_fingerprint(self) -> str:
-        """Hash of every setting that changes what the index contains."""
-        relevant = (self.bm25_variant, self.bm25_k1, self.bm25_b, self.bm25_delta, self.bm25_epsilon)
-        return hashlib.sha256(repr(relevant).encode()).hexdigest()[:16]
 
 
 def warn_unknown_variables(environ, fields) -> None:
