@@ -119,6 +119,12 @@ class State:
         return len(self.live)
 
     @cached_property
+    def ids(self) -> np.ndarray:
+        """The paper id at each position (dead ones included), once for the whole update."""
+        arrays = [segment.ids for segment in self.segments]
+        return np.concatenate(arrays).astype(np.uint64) if arrays else np.zeros(0, dtype=np.uint64)
+
+    @cached_property
     def names(self) -> Counter:
         """How many live papers use each name."""
         return self.names_source()
@@ -358,7 +364,7 @@ def update(base: State, entries: list[FileEntry], readings: list[FileReading], g
     positions = record_positions(base, entries, fresh, papers.ids, base.size, touched)
     names = +names
     state = State(entries, base.segments, list(vocabulary), live, frequency, lambda: names, positions, base.manifest)
-    came, went = set(papers.ids.tolist()), set(base_ids(base)[touched].tolist())
+    came, went = set(papers.ids.tolist()), set(base.ids[touched].tolist())
     new = NewSegment(papers, postings, state.vocabulary[len(base.vocabulary):], base.size)
     return state, (new if len(papers.ids) else None), len(came - went), len(went - came)
 
@@ -420,9 +426,7 @@ def renumbered(reading: FileReading, vocabulary: dict[str, int]) -> FileReading:
 def taken_counts(reading: FileReading, vocabulary_size: int) -> Counts:
     """The reading's counts over the whole vocabulary, taken from it: the update alone holds them
     and can let them go once joined."""
-    local = reading.counts.matrix
-    counts = Counts(type(local)((local.data, local.indices, local.indptr), shape=(local.shape[0], vocabulary_size)),
-                    reading.counts.lengths)
+    counts = reading.counts.widened(vocabulary_size)
     reading.counts = None
     return counts
 
@@ -442,16 +446,11 @@ def positions_of_files(base: State, names: set[str]) -> set[int]:
             for position in base.record_positions[end - entry.records : end]}
 
 
-def base_ids(base: State) -> np.ndarray:
-    arrays = [segment.ids for segment in base.segments]
-    return np.concatenate(arrays).astype(np.uint64) if arrays else np.zeros(0, dtype=np.uint64)
-
-
 def live_positions(base: State, numbers: list[int]) -> dict[int, int]:
     """The live stored position of each paper id that has one."""
     if not numbers or not base.size:
         return {}
-    ids = base_ids(base)
+    ids = base.ids
     live = np.flatnonzero(base.live)
     by_id = live[np.argsort(ids[live], kind="stable")]
     wanted = np.array(numbers, dtype=np.uint64)
@@ -466,7 +465,7 @@ def papers_to_write(base, stored, leaving, arriving, readings, gone_files, order
     def place(reading: int, record: int) -> tuple[int, int]:
         return order[readings[reading].entry.name], readings[reading].records[record].location.line
 
-    ids = base_ids(base)
+    ids = base.ids
     plan = []
     for departing, position in enumerate(leaving.positions):
         number = int(ids[position])
@@ -540,7 +539,7 @@ def record_positions(base: State, entries: list[FileEntry], readings: list[FileR
     by_id = np.argsort(new_ids, kind="stable")
     moved = np.arange(base.size, dtype=np.int64)
     if touched:
-        moved_ids = base_ids(base)[touched]
+        moved_ids = base.ids[touched]
         found = np.searchsorted(new_ids[by_id], moved_ids)
         back = found < len(by_id)
         back[back] = new_ids[by_id[found[back]]] == moved_ids[back]
@@ -608,7 +607,7 @@ def compacted(state: State) -> tuple[State, NewSegment]:
     papers = SegmentPapers(
         lambda: (segment.raw_text(offset) for segment in state.segments for offset in live_offsets(state, segment)),
         lambda: (segment.raw_records(offset) for segment in state.segments for offset in live_offsets(state, segment)),
-        base_ids(state)[keep],
+        state.ids[keep],
         np.concatenate([segment.languages for segment in state.segments])[keep],
         np.concatenate([segment.lengths for segment in state.segments])[keep],
     )
