@@ -206,18 +206,23 @@ class Index:
         glosses of a Chinese word ("attack", "assault", "accuse") count as one word, so a Chinese
         abstract, indexed with all of them, does not score one word eight times. With one term per
         unit, these are rank-bm25's `get_scores(terms)`."""
-        scores, floor = np.zeros(self.size), 0.0
-        for unit in units:
-            ids = self.term_ids(unit)
-            if len(ids) == 1:  # the common case: no second array the size of the collection
-                documents, part = self.term_scores(ids[0])
-                scores[documents] += part
-                floor += self.floor[ids[0]]
-            elif ids:
-                best = np.full(self.size, float(self.floor[ids].max()))
-                for term in ids:
-                    documents, part = self.term_scores(term)
-                    best[documents] = np.maximum(best[documents], self.floor[term] + part)
+        ids = [found for unit in units if (found := self.term_ids(unit))]
+        return self.summed(ids, self.size, self.term_scores)
+
+    def summed(self, ids: list[list[int]], size: int, scores_of) -> np.ndarray:
+        """The units' scores added up over `size` documents, `scores_of(term)` giving where the
+        term is held and its score there (all documents, or a set of candidates)."""
+        scores, floor = np.zeros(size), 0.0
+        for unit in ids:
+            if len(unit) == 1:  # the common case: no second array the size of the collection
+                where, part = scores_of(unit[0])
+                scores[where] += part
+                floor += self.floor[unit[0]]
+            else:
+                best = np.full(size, float(self.floor[unit].max()))
+                for term in unit:
+                    where, part = scores_of(term)
+                    best[where] = np.maximum(best[where], self.floor[term] + part)
                 scores += best
         # What every document gets for the words it lacks, added once (an add over a million
         # documents per word cost more than the word's postings).
@@ -256,30 +261,15 @@ class Index:
         candidates = held[0] if len(held) == 1 else np.unique(np.concatenate(held))
         if len(candidates) <= k:
             return None
-        scores, floor = self.scores_at(ids, candidates)
+        # The same sums as unit_scores, over the candidates only (so equal to the last bit).
+        scores = self.summed(ids, len(candidates), lambda term: self.term_scores_at(term, candidates))
+        # What a document holding none of the words gets.
+        floor = (sum(self.floor[unit[0]] for unit in ids if len(unit) == 1)
+                 + sum(float(self.floor[unit].max()) for unit in ids if len(unit) > 1))
         top = top_k(np.arange(len(candidates)), scores, k)
         if scores[top[-1]] - floor < bound:
             return None
         return candidates[top], scores[top]
-
-    def scores_at(self, ids: list[list[int]], candidates: np.ndarray) -> tuple[np.ndarray, float]:
-        """`unit_scores` of the candidates only (added up in the same order, so equal to the last
-        bit), and what every document gets whatever it holds (the floors)."""
-        scores, floor, base = np.zeros(len(candidates)), 0.0, 0.0
-        for unit in ids:
-            if len(unit) == 1:
-                where, part = self.term_scores_at(unit[0], candidates)
-                scores[where] += part
-                floor += self.floor[unit[0]]
-            else:
-                lowest = float(self.floor[unit].max())
-                best = np.full(len(candidates), lowest)
-                for term in unit:
-                    where, part = self.term_scores_at(term, candidates)
-                    best[where] = np.maximum(best[where], self.floor[term] + part)
-                scores += best
-                base += lowest
-        return (scores + floor if floor else scores), floor + base
 
     def holding_all(self, terms: list[str]) -> frozenset[int]:
         """Positions of the live documents that contain every one of the terms."""
