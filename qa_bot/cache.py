@@ -42,7 +42,7 @@ def load_checked(path: Path, built_from: str, valid: Callable[[object], bool]):
             return payload
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
-    warn_rebuilt(path)
+    warn_rebuilt(path.name)
     return None
 
 
@@ -74,10 +74,10 @@ def set_aside(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def warn_rebuilt(path: Path) -> None:
-    warnings.warn(QaBotWarning(f"the cached {path.name} failed its check and is rebuilt"), stacklevel=2)
+def warn_rebuilt(name: str) -> None:
+    """`name`: the entry, or the file within it, as the cache folder names it."""
+    warnings.warn(QaBotWarning(f"the cached {name} failed its check and is rebuilt"))
 
 
 def warn_not_saved(path: Path, exc: OSError) -> None:
-    warnings.warn(QaBotWarning(f"cannot write the cache at {path.parent} ({exc.strerror}); continuing without it"),
-                  stacklevel=2)
+    warnings.warn(QaBotWarning(f"cannot write the cache at {path.parent} ({exc.strerror}); continuing without it"))

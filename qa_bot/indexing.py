@@ -53,7 +53,7 @@ from qa_bot.index import (TERMS_VERSION, Counts, Index, Segment, count_terms, do
                           numbered, segment_from_counts)
 from qa_bot.readers import CorpusIssue, Record
 from qa_bot.settings import Settings
-from qa_bot.store import (DamagedStore, SegmentPapers, StoredPapers, StoredSegment, file_check, records_json,
+from qa_bot.store import (DamagedStore, SegmentPapers, StoredPapers, StoredSegment, file_check, joined, records_json,
                           verify, write_segment)
 from qa_bot.titles import names_in
 
@@ -121,8 +121,7 @@ class State:
     @cached_property
     def ids(self) -> np.ndarray:
         """The paper id at each position (dead ones included), once for the whole update."""
-        arrays = [segment.ids for segment in self.segments]
-        return np.concatenate(arrays).astype(np.uint64) if arrays else np.zeros(0, dtype=np.uint64)
+        return joined([segment.ids for segment in self.segments], np.uint64)
 
     @cached_property
     def names(self) -> Counter:
@@ -680,7 +679,7 @@ def remove_unnamed(folder: Path, manifest: dict) -> None:
 def load_state(folder: Path) -> State | None:
     """The collection the manifest describes, or None (missing, or failed a check: warned)."""
     if os.path.lexists(folder) and not folder.is_dir():
-        warn_rebuilt(folder)
+        warn_rebuilt(folder.name)
         set_aside(folder)
         return None
     manifest = load_checked(folder / MANIFEST, built_from(), lambda payload: isinstance(payload, dict))
@@ -688,9 +687,11 @@ def load_state(folder: Path) -> State | None:
         return None
     try:
         return opened(folder, manifest)
-    except (DamagedStore, OSError, ValueError, KeyError, TypeError, IndexError):
-        warn_rebuilt(folder)
-        return None
+    except DamagedStore as exc:  # the warning names the damaged file
+        warn_rebuilt(str(exc.path.relative_to(folder.parent)))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        warn_rebuilt(folder.name)
+    return None
 
 
 def opened(folder: Path, manifest: dict) -> State:
@@ -706,7 +707,7 @@ def opened(folder: Path, manifest: dict) -> State:
     if (list(starts[:-1]) != [segment.start for segment in segments] or len(live) != starts[-1]
             or len(frequency) > len(vocabulary) or len(positions) != sum(entry.records for entry in files)
             or (len(positions) and (positions.min() < 0 or positions.max() >= len(live)))):
-        raise DamagedStore(str(folder))
+        raise DamagedStore(folder)
     names = generation / "names.json"
     return State(files, segments, vocabulary, live, frequency, lambda: Counter(json.loads(names.read_text("utf-8"))),
                  positions, manifest)

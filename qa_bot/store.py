@@ -33,7 +33,11 @@ PAPER_CACHE = 4096  # papers kept decoded: a conversation shows the same ones ag
 
 
 class DamagedStore(Exception):
-    """A stored file failed its check."""
+    """A stored file failed its check (`path`: that file, or the folder whose files disagree)."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self.path = path
 
 
 @dataclass
@@ -61,9 +65,9 @@ def verify(path: Path, check: list) -> None:
     try:
         stat = path.stat()
     except OSError as exc:
-        raise DamagedStore(str(path)) from exc
+        raise DamagedStore(path) from exc
     if stat.st_size != size or (stat.st_mtime_ns != mtime_ns and file_sha256(path) != checksum):
-        raise DamagedStore(str(path))
+        raise DamagedStore(path)
 
 
 def file_sha256(path: Path) -> str:
@@ -118,7 +122,7 @@ class StoredSegment:
             self.texts, self.records = _mapped(folder / "texts.bin"), _mapped(folder / "records.bin")
             self.new_terms = json.loads((folder / "terms.json").read_text("utf-8"))
         except (OSError, ValueError) as exc:
-            raise DamagedStore(str(folder)) from exc
+            raise DamagedStore(folder) from exc
         self.start = start
         self.text_offsets, self.record_offsets = arrays["text_offsets"], arrays["record_offsets"]
         self.ids, self.languages, self.lengths = arrays["ids"], arrays["languages"], arrays["lengths"]
@@ -126,7 +130,7 @@ class StoredSegment:
                                 arrays["postings_frequencies"])
         if not (len(self.ids) + 1 == len(self.text_offsets) == len(self.record_offsets)
                 and len(self.ids) == len(self.languages) == len(self.lengths)):
-            raise DamagedStore(str(folder))
+            raise DamagedStore(folder)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -152,8 +156,8 @@ class StoredPapers:
         self.files = files or {}  # file name -> the positions of its records
         self.starts = np.array([segment.start for segment in segments], dtype=np.int64)
         self.live = live
-        self.ids = _joined([segment.ids for segment in segments], np.uint64)
-        self.languages = _joined([segment.languages for segment in segments], np.uint8)
+        self.ids = joined([segment.ids for segment in segments], np.uint64)
+        self.languages = joined([segment.languages for segment in segments], np.uint8)
         self.name_frequency = name_frequency  # called when a title must be derived
         self.paper_at = lru_cache(maxsize=PAPER_CACHE)(self._paper_at)
 
@@ -182,7 +186,8 @@ class StoredPapers:
         return paper
 
 
-def _joined(arrays: list[np.ndarray], dtype) -> np.ndarray:
+def joined(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    """The segments' arrays end to end (a first build starts from none)."""
     return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype=dtype)
 
 
