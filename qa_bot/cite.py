@@ -76,6 +76,40 @@ COMPARATIVE = re.compile(
     re.IGNORECASE,
 )
 
+# A fact said of something else: "DFME was performed by four participants" where the evidence says
+# "671 participants" (and "four ... models"); "NAIVEATTACK iteratively updates the triggers" where it
+# says "DOORPING iteratively updates the triggers". What is said of a fact is the content words next
+# to it in its clause: for a number, up to two on each side (not past a neighbouring number); for a
+# name, up to three after it (what it does) before the next name.
+CLAUSE_BREAK = re.compile(r"[,;，；、:：()（）\[\]]|\b(?:while|whereas|but|which)\b", re.IGNORECASE)
+RESPECTIVELY = re.compile(r"\brespectively\b|分别|各自", re.IGNORECASE)  # pairs facts by order, not by place
+JOINED_FACTS = re.compile(r"\s*[/／]\s*\+?\s*")  # "+8.2/+9.4", "10/30-shot": one context for both
+GLUED_WORD = re.compile(r"-([A-Za-z]+)")  # "10-shot": the word is said of its number
+NUMBER_CONTEXT, NAME_CONTEXT = 2, 3
+# "users recruited from hospitals and prisons" riding on "users": an answer that paraphrases its
+# evidence changes a word or two; three content words in a row that no sentence of the source holds
+# are taken as made up. The price on check-tune: "It took first place" (for "ranks 1st") is dropped,
+# and the answer quotes the evidence instead.
+INVENTED_RUN = 3
+SHARED_TO_MISATTRIBUTE = {"number": 1, "name": 2}  # a name's predicate must match in more than one word
+
+
+@dataclass(frozen=True)
+class FactSpan:
+    start: int
+    end: int
+    kind: str  # "number" or "name"
+    value: str  # as facts_of normalises it
+    glued: str = ""  # the word written onto it ("shot" of "10-shot")
+
+
+@dataclass(frozen=True)
+class StatedFact:
+    kind: str
+    value: str
+    context: frozenset[str]  # the content words said of it
+
+
 @dataclass(frozen=True)
 class Support:
     missing_facts: tuple[str, ...]  # numbers and names of the claim that the evidence lacks
@@ -171,6 +205,71 @@ def support(claim: str, evidence: str, own_name: str | None = None) -> Support:
     if sum(1 for unit in units if not all(term.isdigit() for term in unit)) < MIN_WORDS:
         return Support(missing, 0.0)
     return Support(missing, sum(1 for unit in units if unit & evidence_terms) / len(units))
+
+
+def fact_spans(text: str) -> list[FactSpan]:
+    """Where the text states its numbers (not the 1 of top-1) and names, in order."""
+    spans = []
+    for found in NUMBER_SPAN.finditer(text):
+        glued = GLUED_WORD.match(text, found.end())
+        value = normalize_number(NUMBER.match(found.group(0)).group(0))
+        spans.append(FactSpan(found.start(), glued.end() if glued else found.end(), "number", value,
+                              glued.group(1) if glued else ""))
+    spans += [FactSpan(*found.span(), "number", ENGLISH_COUNTS[found.group(1).lower()])
+              for found in ENGLISH_COUNT.finditer(text)]
+    spans += [FactSpan(*found.span(), "number", str(chinese_count(found.group(1)))) for found in CHINESE_COUNT.finditer(text)]
+    spans += [FactSpan(*found.span(), "name", strip_plural(found.group(0))) for found in NAME.finditer(text)]
+    return sorted(spans, key=lambda span: span.start)
+
+
+def fact_groups(text: str) -> list[list[FactSpan]]:
+    """The facts, those of one kind written together ("10/30") in one group."""
+    groups: list[list[FactSpan]] = []
+    for span in fact_spans(text):
+        last = groups[-1][-1] if groups else None
+        if last and last.kind == span.kind and JOINED_FACTS.fullmatch(text[last.end : span.start]):
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    return groups
+
+
+def plain_words(text: str) -> list[str]:
+    return [word for word, _ in content_words(text) if not word[0].isdigit()]
+
+
+@lru_cache(maxsize=4096)
+def stated_facts(text: str) -> tuple[StatedFact, ...]:
+    """Each number and name of the text with what the text says of it."""
+    groups = fact_groups(text)
+    facts = []
+    for number, group in enumerate(groups):
+        kind, start, end = group[0].kind, group[0].start, group[-1].end
+        same_kind = [other for other in groups if other[0].kind == kind and other is not group]
+        left = max([found.end() for found in CLAUSE_BREAK.finditer(text, 0, start)]
+                   + [other[-1].end for other in same_kind if other[-1].end <= start], default=0)
+        clause_end = CLAUSE_BREAK.search(text, end)
+        right = min([clause_end.start() if clause_end else len(text)]
+                    + [other[0].start for other in same_kind if other[0].start >= end])
+        before = plain_words(text[left:start])[-NUMBER_CONTEXT:] if kind == "number" else []
+        after = plain_words(text[end:right])[: NUMBER_CONTEXT if kind == "number" else NAME_CONTEXT]
+        context = frozenset([*before, *after, *(word for span in group for word in plain_words(span.glued))])
+        facts += [StatedFact(kind, span.value, context) for span in group]
+    return tuple(facts)
+
+
+def misattributed(claim: str, sentences: list[str]) -> str | None:
+    """A number or name of the claim that the evidence states, but says what the claim says of it
+    of another number or name: the claim's fact, else None."""
+    if RESPECTIVELY.search(claim):
+        return None
+    said = [fact for sentence in sentences for fact in stated_facts(sentence)]
+    for fact in stated_facts(claim):
+        same = [len(fact.context & other.context) for other in said if (other.kind, other.value) == (fact.kind, fact.value)]
+        others = [len(fact.context & other.context) for other in said if other.kind == fact.kind and other.value != fact.value]
+        if same and others and max(others) > max(same) and max(others) >= SHARED_TO_MISATTRIBUTE[fact.kind]:
+            return fact.value
+    return None
 
 
 def holds_name(name: str, evidence_lower: str, own_name: str | None) -> bool:
@@ -289,8 +388,32 @@ def supporting_marker(claim: str, markers: list[int], by_marker: dict[int, Sourc
 def source_support(claim: str, source: Source) -> Support:
     """How well the source's best sentence for the claim supports it. One sentence at a time: the
     number of one sentence and the words of another do not make a claim the paper states
-    ("7,526 participants" from "7,526 videos" and "671 participants")."""
-    return support(claim, best_evidence(claim, source), name_in_title(source.paper.title))
+    ("7,526 participants" from "7,526 videos" and "671 participants"); nor does a fact the source
+    says something else of."""
+    found = support(claim, best_evidence(claim, source), name_in_title(source.paper.title))
+    return Support(found.missing_facts + source_doubts(claim, source.sentences), found.overlap)
+
+
+def source_doubts(claim: str, sentences: list[str]) -> tuple[str, ...]:
+    """What the source as a whole contradicts: a fact it says of something else, a phrase it never uses."""
+    fact, phrase = misattributed(claim, sentences), invented_phrase(claim, sentences)
+    return (*([f"({fact}: said of something else)"] if fact else []), *([f"({phrase}: not in the source)"] if phrase else []))
+
+
+def invented_phrase(claim: str, sentences: list[str]) -> str | None:
+    """INVENTED_RUN or more content words in a row (names and numbers aside: they are facts) that
+    no sentence of the source holds, as one string; else None."""
+    held = frozenset().union(*(evidence_profile(sentence)[2] for sentence in sentences))
+    names = {name.lower() for name in NAME.findall(claim)}
+    run: list[str] = []
+    for word, glosses in content_words(claim):
+        if word[0].isdigit() or word in names or word in held or not held.isdisjoint(glosses):
+            if len(run) >= INVENTED_RUN:
+                break
+            run = []
+        else:
+            run.append(word)
+    return " ".join(run) if len(run) >= INVENTED_RUN else None
 
 
 def best_evidence(claim: str, source: Source) -> str:

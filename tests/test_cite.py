@@ -3,8 +3,8 @@
 import pytest
 
 from qa_bot.cite import (
-    Support, answer_sentences, answer_spans, check_answer, claim_of, facts_of, is_tautology, markers_of, numbers_of, support,
-    with_marker,
+    Support, answer_sentences, answer_spans, check_answer, claim_of, facts_of, invented_phrase, is_tautology, markers_of,
+    misattributed, numbers_of, support, with_marker,
 )
 from qa_bot.corpus import Paper
 from qa_bot.evidence import Source
@@ -295,3 +295,41 @@ def test_with_marker_keeps_the_sentences_own_end(claim, marker, shown):
 def test_a_comparison_is_found_in_the_evidence_whatever_its_case():
     evidence = "NAIVEATTACK achieves decent ASR scores, while DOORPING reaches HIGHER ASR scores in all cases."
     assert support("NAIVEATTACK reaches higher ASR scores than DOORPING", evidence).missing_facts != ()
+
+
+TWO_COUNTS = ("We collect 1,024 clips recorded by 35 volunteers, and train three baseline detectors on them. "
+              "BLIX samples frames sparsely, whereas ZORP samples every frame of the clip.")
+TWO_COUNTS_SOURCE = source(1, TWO_COUNTS)
+TWO_COUNTS_SOURCE.sentences[:] = [TWO_COUNTS.split(". ")[0] + ".", TWO_COUNTS.split(". ")[1]]
+
+
+@pytest.mark.parametrize("claim, fact", [
+    ("The clips were recorded by three volunteers", "3"),  # "three" is said of the detectors
+    ("They collect 35 clips", "35"),  # 35 is said of the volunteers
+    ("BLIX samples every frame of the clip", "BLIX"),  # what is said of ZORP
+    ("The clips were recorded by 35 volunteers", None),
+    ("ZORP samples every frame", None),
+    ("They collect 1,024 clips", None),
+])
+def test_a_fact_the_evidence_says_of_something_else_is_misattributed(claim, fact):
+    assert misattributed(claim, TWO_COUNTS_SOURCE.sentences) == fact
+    assert bool(check_answer(claim + " [1].", [TWO_COUNTS_SOURCE], MIN_SUPPORT).kept) is (fact is None)
+
+
+def test_facts_written_together_share_their_context_and_respectively_pairs_by_order():
+    sentences = ["It gains +8.2/+9.4 over the best method for 10/30-shot."]
+    assert misattributed("It gains 9.4 for 30-shot", sentences) is None  # 30 is one of "10/30-shot"
+    assert misattributed("It gains 9.4 for 30-shot", ["It gains 8.2 for 30-shot and 9.4 for 10 shots."]) == "9.4"
+    assert misattributed("BLIX and ZORP sample every frame and frames sparsely respectively",
+                         TWO_COUNTS_SOURCE.sentences) is None
+
+
+@pytest.mark.parametrize("claim, phrase", [
+    ("MGTAB users were recruited from hospitals and prisons", "recruit hospit prison"),
+    ("MGTAB contains expert-annotated users and relationships", None),
+    ("MGTAB contains 10,199 users of 7 relationship kinds", None),  # one new word, not three
+    ("MGTAB收集了医院病人的用户关系", "收集 医院 病人"),
+])
+def test_three_content_words_in_a_row_the_source_lacks_are_made_up(claim, phrase):
+    assert invented_phrase(claim, [MGTAB]) == phrase
+    assert bool(kept(claim + " [1].")) is (phrase is None)
