@@ -7,13 +7,16 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from qa_bot.settings import PROJECT_ROOT
+from qa_bot.ui import WAITING_NOTICE
 from tests.conftest import DATA, paper_with
+from tests.fake_server import MODEL_ID, FakeModelServer
 from tests.processes import free_port, qa_bot_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -69,24 +72,37 @@ def wait_until_healthy(port: int, server: subprocess.Popen, timeout: float = 60)
 
 
 @pytest.fixture
-def page():
+def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: the README's test command installs Debian's chromium")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    return new_tab(browser)
+
+
+def new_tab(browser) -> Page:
+    return browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
 
 
 def ask(page: Page, question: str) -> None:
     answers = page.locator(".qa-answer").count()
-    box = page.get_by_placeholder("Ask about the papers")
-    box.fill(question)
-    box.press("Enter")
+    send(page, question)
     expect(page.locator(".qa-answer")).to_have_count(answers + 1, timeout=ANSWER_TIMEOUT_MS)
     # The chat follows the newest message (so it is what a screenshot shows).
     expect(page.locator("[data-testid='stChatMessage']").last).to_be_in_viewport(timeout=10_000)
+
+
+def send(page: Page, question: str) -> None:
+    box = page.get_by_placeholder("Ask about the papers")
+    box.fill(question)
+    box.press("Enter")
 
 
 def snapshot(page: Page, name: str) -> None:
@@ -170,3 +186,31 @@ def test_a_source_card_shows_the_records_authors_year_and_doi_link(chat_url_on_a
     expect(link).to_have_attribute("target", "_blank")
     expect(link).to_have_attribute("rel", re.compile(r"\bnoopener\b"))
     snapshot(page, "6-metadata")
+
+
+def test_a_second_tab_is_told_it_waits_while_the_first_holds_the_model(browser, monkeypatch):
+    """Two tabs of one `qa-bot ui`, whose model server takes one request at a time (a scripted
+    server on 127.0.0.1 that is slow to begin each answer)."""
+    question = "How many users does MGTAB contain?"
+    reply = "MGTAB contains 10,199 expert-annotated users and 7 types of relationships [1]."
+    monkeypatch.setenv("QA_BOT_LLM_MAX_CONCURRENCY", "1")
+    with FakeModelServer(reply, mode="slow", delay=5) as model_server, \
+            contextmanager(started_chat)("--llm-url", model_server.url) as url:
+        first, second = new_tab(browser), new_tab(browser)
+        for tab in (first, second):
+            tab.goto(url)
+            expect(tab.get_by_placeholder("Ask about the papers")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+        send(first, question)
+        deadline = time.monotonic() + 60
+        while not model_server.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert model_server.requests, "the first tab's question never reached the model server"
+        send(second, question)
+        expect(second.get_by_text(WAITING_NOTICE)).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+        expect(first.get_by_text(WAITING_NOTICE)).to_have_count(0)
+        snapshot(second, "7-waiting")
+        for tab in (first, second):
+            expect(tab.locator(".qa-answer")).to_contain_text("10,199", timeout=ANSWER_TIMEOUT_MS)
+            expect(tab.locator(".qa-meta-line").first).to_contain_text(f"Written by {MODEL_ID}")
+        expect(second.get_by_text(WAITING_NOTICE)).to_have_count(0)  # gone once the answer began
+        assert len(model_server.requests) == 2
