@@ -2,7 +2,8 @@
 non-equivalent mutants killed, and every survivor's diff, from the results mutmut left in mutants/.
 
 Equivalent mutants (no test can tell them from the original) are listed in the README's "Mutation
-testing" section, one a line as "- `mutant name`: why"; they are left out of the share.
+testing" section as "- `mutant name`: why", or several alike as "- `name`, `name`: why"; they are
+left out of the share.
 
     .venv/bin/python scripts/mutation_report.py [--out artifacts/mutation]
 """
@@ -19,12 +20,14 @@ from mutmut.mutation.diff_apply import get_diff_for_mutant
 from mutmut.stats import status_by_exit_code
 
 PROJECT = Path(__file__).resolve().parent.parent
-EQUIVALENT_LINE = re.compile(r"^- `(qa_bot\.[^`]+__mutmut_\d+)`: (.+)$", re.MULTILINE)
+MUTANT_NAME = r"`qa_bot\.[^`]+__mutmut_\d+`"
+EQUIVALENT_LINE = re.compile(rf"^- ({MUTANT_NAME}(?:, {MUTANT_NAME})*): (.+)$", re.MULTILINE)
 TARGET = 0.85  # issue 14: at least 85% of the non-equivalent mutants killed in each module
 
 
 def equivalent_mutants(readme: Path) -> dict[str, str]:
-    return dict(EQUIVALENT_LINE.findall(readme.read_text("utf-8")))
+    return {name.strip("`"): why for names, why in EQUIVALENT_LINE.findall(readme.read_text("utf-8"))
+            for name in names.split(", ")}
 
 
 def module_results(source: Path) -> dict[str, str]:
@@ -41,18 +44,19 @@ def summary_row(module: str, results: dict[str, str], equivalent: dict[str, str]
     killed = counts["killed"] + counts["timeout"]  # a timeout is a mutant the tests notice (it hangs)
     return {
         "module": module, "mutants": len(results), "killed": counts["killed"], "survived": counts["survived"],
-        "timeout": counts["timeout"], "not_checked": counts["not checked"], "equivalent": len(equivalent_survivors),
+        "timeout": counts["timeout"], "no_tests": counts["no tests"], "not_checked": counts["not checked"],
+        "equivalent": len(equivalent_survivors),
         "killed_share": killed / judged if judged else None,
     }
 
 
 def markdown(rows: list[dict], survivors: list[tuple[str, str, str | None]]) -> str:
     lines = ["# Mutation testing (mutmut)", "",
-             "| module | mutants | killed | survived | timeout | not checked | equivalent | killed of non-equivalent |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| module | mutants | killed | survived | no test | timeout | not checked | equivalent | killed of non-equivalent |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         share = "–" if row["killed_share"] is None else f"{row['killed_share']:.0%}"
-        lines.append(f"| {row['module']} | {row['mutants']} | {row['killed']} | {row['survived']} | {row['timeout']} "
+        lines.append(f"| {row['module']} | {row['mutants']} | {row['killed']} | {row['survived']} | {row['no_tests']} | {row['timeout']} "
                      f"| {row['not_checked']} | {row['equivalent']} | {share} |")
     lines += ["", "## Survivors", ""]
     for name, diff, why in survivors:
@@ -76,7 +80,7 @@ def main() -> int:
             continue
         rows.append(summary_row(str(source), results, equivalent))
         survivors += [(name, get_diff_for_mutant(name, path=source), equivalent.get(name))
-                      for name, status in results.items() if status == "survived"]
+                      for name, status in results.items() if status in ("survived", "no tests")]
     out.mkdir(parents=True, exist_ok=True)
     (out / "mutation.md").write_text(markdown(rows, survivors), "utf-8")
     (out / "mutation.json").write_text(json.dumps({"modules": rows, "survivors": [
@@ -84,6 +88,7 @@ def main() -> int:
     for row in rows:
         share = "–" if row["killed_share"] is None else f"{row['killed_share']:.0%}"
         print(f"{row['module']}: {row['killed']} killed, {row['survived']} survived ({row['equivalent']} equivalent), "
+              f"{row['no_tests']} with no test, "
               f"{row['timeout']} timed out, {row['not_checked']} not checked; {share} of non-equivalent killed")
     print(f"wrote {out / 'mutation.md'} and {out / 'mutation.json'}", file=sys.stderr)
     below = [row["module"] for row in rows if row["killed_share"] is not None and row["killed_share"] < TARGET]
