@@ -281,6 +281,11 @@ def test_the_cited_papers_name_from_its_title_stands_for_we():
     checker = check_answer("BOLT adds an auxiliary difficulty ranking task [1].", [Source(1, paper, 1.0, [evidence], evidence)],
                            MIN_SUPPORT)
     assert [s.evidence for s in checker.kept] == [evidence]
+    # Among several sentences, the one saying "we" is still the best evidence: not one that only names BOLT.
+    named = "BOLT is evaluated on two medical image datasets."
+    checker = check_answer("BOLT adds an auxiliary difficulty ranking task [1].",
+                           [Source(1, paper, 1.0, [named, evidence], named)], MIN_SUPPORT)
+    assert [s.evidence for s in checker.kept] == [evidence]
 
 
 @pytest.mark.parametrize("claim, marker, shown", [
