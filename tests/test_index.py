@@ -290,3 +290,11 @@ def test_the_k_best_when_the_sampled_scores_are_the_highest_or_every_score_is_ne
                 for chosen in (candidates, candidates[: 64 * k], candidates[: 64 * k + 1]):
                     expected = sorted(chosen.tolist(), key=lambda position: (-scores[position], position))[:k]
                     assert top_k(chosen, scores, k).tolist() == expected, (k, sign, rotation, len(chosen))
+
+
+@pytest.mark.parametrize("documents", [[], [[]], [[], []]])
+def test_a_collection_without_words_finds_nothing(documents):
+    index = index_from_terms(documents, Settings())
+    top, scores = index.best([["graph"], ["network"]], 3)
+    assert top.tolist() == scores.tolist() == [] and not index.knows("graph")
+    assert index.unit_scores([["graph"]]).tolist() == [0.0] * len(documents)
