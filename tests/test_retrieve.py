@@ -250,3 +250,11 @@ def test_a_name_identifies_a_paper_that_holds_it_when_at_most_three_papers_do(tm
     assert retriever.identifies("QUOKKANET", quokka) and not retriever.identifies("QUOKKANET", numbat)
     assert not retriever.identifies("WOMBATNET", wombat) and retriever.holds("WOMBATNET", wombat)
     assert retriever.knows("QUOKKANET") and not retriever.knows("XYZZYNET") and not retriever.knows("数据集")
+
+
+def test_in_a_large_collection_a_name_identifies_a_paper_when_at_most_a_thousandth_of_the_papers_hold_it(tmp_path):
+    abstracts = [f"Paper {i} on topic{i % 97}." + (" With QUOKKANET." if i < 4 else "") for i in range(4_000)]
+    retriever, _ = opened(tmp_path, abstracts)
+    holder = paper_of(retriever, "QUOKKANET")
+    assert retriever.corpus.paper_count == 4_000 and len(retriever.papers_holding("QUOKKANET")) == 4
+    assert retriever.identifies("QUOKKANET", holder)
