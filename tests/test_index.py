@@ -298,3 +298,13 @@ def test_a_collection_without_words_finds_nothing(documents):
     top, scores = index.best([["graph"], ["network"]], 3)
     assert top.tolist() == scores.tolist() == [] and not index.knows("graph")
     assert index.unit_scores([["graph"]]).tolist() == [0.0] * len(documents)
+
+
+def test_the_k_best_when_a_quarter_of_the_sampled_candidates_are_asked_for_and_only_those_score():
+    sampled, k = 329, 79  # every 16th candidate is sampled: more than 64 k candidates
+    for seed in (21, 225, 328, 518):
+        scores = np.zeros(16 * sampled)
+        scores[::16] = 1000.0 - np.random.default_rng(seed).permutation(sampled)
+        candidates = np.arange(len(scores))
+        expected = sorted(candidates.tolist(), key=lambda position: (-scores[position], position))[:k]
+        assert top_k(candidates, scores, k).tolist() == expected, seed
