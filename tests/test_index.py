@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import rank_bm25
@@ -293,8 +295,10 @@ def test_the_k_best_when_the_sampled_scores_are_the_highest_or_every_score_is_ne
 
 
 @pytest.mark.parametrize("documents", [[], [[]], [[], []]])
-def test_a_collection_without_words_finds_nothing(documents):
-    index = index_from_terms(documents, Settings())
+def test_a_collection_without_words_finds_nothing_and_warns_of_nothing(documents):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's warnings of an empty mean or 0 / 0 would reach the user
+        index = index_from_terms(documents, Settings())
     top, scores = index.best([["graph"], ["network"]], 3)
     assert top.tolist() == scores.tolist() == [] and not index.knows("graph")
     assert index.unit_scores([["graph"]]).tolist() == [0.0] * len(documents)
