@@ -113,8 +113,8 @@ def reference_ranking(scores, held, k):
 
 
 def segmented_index(batches, dead, settings):
-    """An index of one segment per batch, the documents at `dead` removed, as updates leave it; the
-    live documents' frequencies counted here, and the live documents in order."""
+    """An index of one segment per batch with the documents at `dead` removed, as updates leave it
+    (the live documents' frequencies counted here); with all documents and the live positions."""
     vocabulary: dict[str, int] = {}
     counts = [count_terms(batch, vocabulary) for batch in batches]
     starts = np.cumsum([0] + [len(batch) for batch in batches])
