@@ -7,8 +7,8 @@ from scipy import sparse
 
 from qa_bot.bilingual import document_terms, query_terms
 from qa_bot.corpus import load_corpus
-from qa_bot.index import (Index, build_index, count_terms, index_from_terms, joined_counts, numbered, segment_from_counts,
-                          top_k)
+from qa_bot.index import (Index, build_index, count_terms, index_from_terms, joined_counts, numbered,
+                          segment_from_counts, top_k)
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
 

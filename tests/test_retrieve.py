@@ -243,8 +243,8 @@ def test_a_share_just_at_the_minimum_is_enough():
 
 
 def test_a_name_identifies_a_paper_that_holds_it_when_at_most_three_papers_do(tmp_path):
-    abstracts = ([f"QUOKKANET sparse graphs {i}." for i in range(3)] + [f"WOMBATNET deep burrows {i}." for i in range(4)]
-                 + ["Numbat termites are small."])
+    abstracts = ([f"QUOKKANET sparse graphs {i}." for i in range(3)]
+                 + [f"WOMBATNET deep burrows {i}." for i in range(4)] + ["Numbat termites are small."])
     retriever, _ = opened(tmp_path, abstracts)
     quokka, wombat, numbat = (paper_of(retriever, word) for word in ("QUOKKANET", "WOMBATNET", "Numbat"))
     assert retriever.identifies("QUOKKANET", quokka) and not retriever.identifies("QUOKKANET", numbat)
