@@ -101,9 +101,9 @@ def joined_counts(parts: list[Counts], vocabulary_size: int) -> Counts:
     """The parts' counts one after the other. `parts` is emptied as it is copied, so that a
     million abstracts' counts (a gigabyte) are not held twice."""
     entries, documents = sum(part.matrix.nnz for part in parts), sum(len(part) for part in parts)
-    pointer = np.int32 if entries < 2**31 else np.int64  # scipy widens every index array to the widest
     terms, counts = np.empty(entries, dtype=np.int32), np.empty(entries, dtype=np.float32)
-    indptr, lengths = np.zeros(documents + 1, dtype=pointer), np.empty(documents, dtype=np.int32)
+    # scipy gives the matrix 32-bit index arrays while the entries allow, 64-bit ones beyond
+    indptr, lengths = np.zeros(documents + 1, dtype=np.int64), np.empty(documents, dtype=np.int32)
     entry = document = 0
     parts.reverse()
     while parts:

@@ -1,5 +1,6 @@
 """Bilingual retrieval: a query in, the top papers with scores and their best sentence out."""
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -48,19 +49,17 @@ class Coverage:
 
 
 class Retriever:
-    def __init__(self, corpus: Corpus, index: Index, from_cache: bool = False):
+    def __init__(self, corpus: Corpus, index: Index, from_cache: bool, changes: tuple[int, int]):
         self.corpus = corpus
         self.index = index
         self.from_cache = from_cache
-        self.changes = (0, 0)  # papers added and removed by the update this opening made
+        self.changes = changes  # papers added and removed by the update this opening made
 
     @classmethod
     def open(cls, settings: Settings, progress: Progress | None = None) -> "Retriever":
         """The corpus folder's papers and index, from the cache, updated with the files that changed."""
         collection = open_collection(settings, progress)
-        retriever = cls(collection.corpus, collection.index, collection.from_cache)
-        retriever.changes = (collection.added, collection.removed)
-        return retriever
+        return cls(collection.corpus, collection.index, collection.from_cache, (collection.added, collection.removed))
 
     def search(self, query: str, k: int, include: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> SearchResult:
         """The k best papers that share at least one term with the query, best first; the papers
@@ -105,7 +104,7 @@ class Retriever:
         total = held = 0.0
         frame = question_frame_terms()
         units = [unit for unit in term_units(query) if not unit & frame]
-        shared, most_specific = 0, (-1.0, False)
+        shared, most_specific = 0, (-math.inf, False)  # BM25Okapi's IDFs can be below -1
         for unit in units:
             weight = min((self.term_weight(term) for term in unit if self.index.knows(term)), default=None)
             weight = self.max_weight if weight is None else weight

@@ -1,9 +1,11 @@
 import json
 
 import pytest
+import rank_bm25
 
 from qa_bot.errors import BadInputError
-from qa_bot.retrieve import Retriever
+from qa_bot.bilingual import document_terms
+from qa_bot.retrieve import Coverage, Retriever
 from qa_bot.settings import Settings
 from tests.conftest import paper_with, write_corpus
 
@@ -110,3 +112,149 @@ def test_a_word_of_the_given_title_counts_as_covered(tmp_path):
     paper = retriever.search("Quokkanet genomes", 1).hits[0].paper
     coverage = retriever.coverage("How much memory does Quokkanet save on genomes?", paper)
     assert coverage.holds_most_specific and coverage.shared_words >= 3
+
+
+def paper_of(retriever, word):
+    return next(paper for paper in retriever.corpus.papers if word in paper.text)
+
+
+def opened(tmp_path, abstracts, **settings):
+    lines = "".join(json.dumps({"abstract": abstract}) + "\n" for abstract in abstracts)
+    folder = write_corpus(tmp_path / "corpus", {"a.jsonl": lines})
+    return Retriever.open(Settings(corpus=folder, cache_dir=tmp_path / "cache", **settings)), folder
+
+
+class Recorded:
+    """A progress display that notes what it was told."""
+
+    def __init__(self):
+        self.calls = []
+
+    def start(self, files):
+        self.calls.append(("start", len(files)))
+
+    def advance(self, reading):
+        self.calls.append(("advance", reading.entry.records))
+
+    def finish(self):
+        self.calls.append(("finish",))
+
+
+def test_opening_says_whether_the_index_came_from_the_cache_and_what_the_update_changed(tmp_path):
+    progress = Recorded()
+    first, folder = opened(tmp_path, ["Quokka graphs are sparse.", "Wombat burrows are deep."])
+    assert (first.from_cache, first.changes) == (False, (2, 0))
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
+    again = Retriever.open(settings, progress)
+    assert (again.from_cache, again.changes, progress.calls) == (True, (0, 0), [("start", 0), ("finish",)])
+    progress.calls.clear()
+    (folder / "b.jsonl").write_text(json.dumps({"abstract": "Numbat termites are small."}) + "\n", "utf-8")
+    (folder / "a.jsonl").write_text(json.dumps({"abstract": "Quokka graphs are sparse."}) + "\n", "utf-8")
+    updated = Retriever.open(settings, progress)
+    assert (updated.from_cache, updated.changes) == (False, (1, 1))
+    assert progress.calls[0] == ("start", 2) and sorted(progress.calls[1:3]) == [("advance", 1), ("advance", 1)]
+    assert progress.calls[3:] == [("finish",)]
+
+
+def test_a_paper_carried_in_is_a_candidate_whatever_its_words(tmp_path):
+    retriever, _ = opened(tmp_path, ["Quokka graphs are sparse.", "Wombat burrows are deep.",
+                                     "Numbat termites are small."])
+    carried = paper_of(retriever, "Wombat")
+    hits = retriever.search("quokka graphs", 5, include=(carried.paper_id, "0123456789abcdef")).hits
+    assert [hit.paper.paper_id for hit in hits] == [paper_of(retriever, "Quokka").paper_id, carried.paper_id]
+    assert hits[0].score > hits[1].score and [hit.rank for hit in hits] == [1, 2]
+    assert [hit.paper for hit in retriever.search("quokka graphs", 5).hits] == [paper_of(retriever, "Quokka")]
+
+
+def test_a_paper_holding_a_named_method_comes_first_though_others_score_more(tmp_path):
+    abstracts = [f"Graph networks {i}: graph networks for graph networks." for i in range(5)]
+    retriever, _ = opened(tmp_path, abstracts + ["Graph methods with QUOKKANET."])
+    named = paper_of(retriever, "QUOKKANET")
+    plain = retriever.search("graph networks", 6).hits
+    assert plain[-1].paper == named  # it has the least of the query's words
+    hits = retriever.search("graph networks", 2, names=("QUOKKANET",)).hits
+    assert [hit.paper for hit in hits][:1] == [named] and len(hits) == 2
+    assert hits[1].paper == plain[0].paper
+
+
+def test_a_search_says_its_query_and_how_long_it_took(seeds_retriever, monkeypatch):
+    import qa_bot.retrieve as retrieve
+
+    clock = iter([100.0, 100.25])
+    monkeypatch.setattr(retrieve, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))
+    result = seeds_retriever.search("DOORPING backdoor", 3)
+    assert result.query == "DOORPING backdoor" and result.elapsed_ms == 250.0
+
+
+def test_empty_query_says_what_to_give(seeds_retriever):
+    with pytest.raises(BadInputError, match="^empty query: give a few words to search for$"):
+        seeds_retriever.search(" \n ", 5)
+
+
+def test_sentences_of_the_fallback_terms_only_when_the_paper_holds_none_of_the_terms(tmp_path):
+    retriever, _ = opened(tmp_path, ["Quokka graphs are sparse. Wombat burrows are deep. Numbat termites are small.",
+                                     "Graphs of burrows.", "Termites in graphs."])
+    paper = paper_of(retriever, "Quokka")
+    wombat, numbat, unknown = (document_terms(word) for word in ("wombat", "numbat", "xyzzy"))
+    assert retriever.best_sentences(wombat, paper, 1, numbat) == ["Wombat burrows are deep."]
+    assert retriever.best_sentences(unknown, paper, 1, numbat) == ["Numbat termites are small."]
+    assert retriever.best_sentences(unknown, paper, 1) == ["Quokka graphs are sparse."]
+    favoured = lambda sentence, weight: 100.0 if sentence.startswith("Numbat") else 0.0  # noqa: E731
+    assert retriever.best_sentences(wombat, paper, 1, (), favoured) == ["Numbat termites are small."]
+    assert retriever.term_weight("xyzzy") == 0.0 and retriever.term_weight(wombat[0]) > 0
+
+
+def test_coverage_is_the_share_of_the_query_words_weight_by_rank_bm25s_idf(tmp_path):
+    abstracts = ["Quokka graphs are sparse.", "Wombat graphs are deep.", "Numbat termites are small.",
+                 "Graphs of burrows."]
+    retriever, _ = opened(tmp_path, abstracts, bm25_variant="okapi")
+    documents = [document_terms(paper.indexed_text) for paper in retriever.corpus.papers]
+    idf = rank_bm25.BM25Okapi(documents, epsilon=Settings().bm25_epsilon).idf
+    quokka, graph, numbat = (document_terms(word)[0] for word in ("quokka", "graphs", "numbat"))
+    covered = retriever.coverage("quokka graphs numbat xyzzy", paper_of(retriever, "Quokka"))
+    total = idf[quokka] + idf[graph] + idf[numbat] + max(idf.values())  # a word no paper uses weighs the most
+    assert (covered.shared_words, covered.query_words) == (2, 4)
+    assert covered.share == pytest.approx((idf[quokka] + idf[graph]) / total, rel=1e-12)
+
+
+def test_in_a_collection_of_one_paper_an_unknown_word_weighs_as_much_as_a_known_one(tmp_path):
+    retriever, _ = opened(tmp_path, ["Quokka graphs are sparse."], bm25_variant="okapi")
+    covered = retriever.coverage("quokka xyzzy", retriever.corpus.papers[0])
+    assert covered.share == pytest.approx(0.5) and covered.holds_most_specific
+
+
+def test_a_word_in_every_paper_is_the_most_specific_of_a_query_of_known_words(tmp_path):
+    # Okapi's IDF of a word every abstract holds is epsilon x the mean IDF: here below -1.
+    retriever, _ = opened(tmp_path, [f"Quokka wombat{'!' * (i + 1)}" for i in range(30)], bm25_variant="okapi")
+    assert max(retriever.index.idf) < -1
+    covered = retriever.coverage("quokka", retriever.corpus.papers[0])
+    assert covered.holds_most_specific and covered.enough(0.3, 2, 4)
+
+
+def test_a_question_of_question_words_only_covers_nothing(seeds_retriever):
+    covered = seeds_retriever.coverage("Which paper proposes a new method?", paper_with(seeds_retriever, "DOORPING"))
+    assert (covered.share, covered.shared_words, covered.query_words, covered.holds_most_specific) == (0.0, 0, 0, False)
+    assert not covered.enough(0.0, 2, 4)
+
+
+def test_a_share_just_at_the_minimum_is_enough():
+    assert Coverage(0.5, 2, 5, True).enough(0.5, 2, 4)
+    assert not Coverage(0.49, 2, 5, True).enough(0.5, 2, 4)
+
+
+def test_a_name_identifies_a_paper_that_holds_it_when_at_most_three_papers_do(tmp_path):
+    abstracts = ([f"QUOKKANET sparse graphs {i}." for i in range(3)]
+                 + [f"WOMBATNET deep burrows {i}." for i in range(4)] + ["Numbat termites are small."])
+    retriever, _ = opened(tmp_path, abstracts)
+    quokka, wombat, numbat = (paper_of(retriever, word) for word in ("QUOKKANET", "WOMBATNET", "Numbat"))
+    assert retriever.identifies("QUOKKANET", quokka) and not retriever.identifies("QUOKKANET", numbat)
+    assert not retriever.identifies("WOMBATNET", wombat) and retriever.holds("WOMBATNET", wombat)
+    assert retriever.knows("QUOKKANET") and not retriever.knows("XYZZYNET") and not retriever.knows("数据集")
+
+
+def test_in_a_large_collection_a_name_identifies_a_paper_when_at_most_a_thousandth_of_the_papers_hold_it(tmp_path):
+    abstracts = [f"Paper {i} on topic{i % 97}." + (" With QUOKKANET." if i < 4 else "") for i in range(4_000)]
+    retriever, _ = opened(tmp_path, abstracts)
+    holder = paper_of(retriever, "QUOKKANET")
+    assert retriever.corpus.paper_count == 4_000 and len(retriever.papers_holding("QUOKKANET")) == 4
+    assert retriever.identifies("QUOKKANET", holder)
