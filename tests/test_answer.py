@@ -274,3 +274,119 @@ def test_a_sentence_in_the_other_language_is_quoted_from_its_evidence_exactly(se
                     "DFME数据集有多少个微表情视频？")
     evidence = next(s for s in answer.evidence[0].sentences if "7,526" in s)
     assert answer.text.startswith(f"据英文摘要[1]：“{evidence.rstrip('.')}”。")
+
+
+class CountingModel(FakeModel):
+    """A fake model whose tokenizer counts every text as `tokens` tokens, and keeps the texts."""
+
+    def __init__(self, *replies, tokens=100):
+        super().__init__(*replies)
+        self.tokens, self.counted = tokens, []
+
+    def count_tokens(self, text):
+        self.counted.append(text)
+        return self.tokens
+
+
+def test_the_question_gets_the_context_window_less_the_answer_the_evidence_and_the_prompt(seeds_retriever, tmp_path):
+    settings = Settings(corpus=SEEDS, cache_dir=tmp_path, n_ctx=2048, max_answer_tokens=160, evidence_tokens=400,
+                        max_question_tokens=2048)
+    model = CountingModel(tokens=100)
+    assert Assistant(seeds_retriever, model, settings).question_budget() == 2048 - 160 - 400 - 100 - 48
+    (frame,) = model.counted  # the prompt files around an empty question and empty evidence
+    assert "Answer in English, citing" in frame and "Question: \n" in frame
+    assert "None" not in frame and "XXXX" not in frame and "$" not in frame
+
+
+def test_a_context_window_that_leaves_fewer_than_16_tokens_for_the_question_is_bad_input(seeds_retriever, tmp_path):
+    # 724 - 160 - 400 - 100 - 48 = 16 tokens: just enough.
+    enough = Settings(corpus=SEEDS, cache_dir=tmp_path, n_ctx=724, max_answer_tokens=160, evidence_tokens=400)
+    assert Assistant(seeds_retriever, CountingModel(), enough).question_budget() == 16
+    short = Settings(corpus=SEEDS, cache_dir=tmp_path, n_ctx=723, max_answer_tokens=160, evidence_tokens=400)
+    with pytest.raises(BadInputError, match="n_ctx 723 leaves no room"):
+        Assistant(seeds_retriever, CountingModel(), short).question_budget()
+
+
+def test_without_a_model_the_question_is_not_cut(seeds_retriever, settings):
+    assert Assistant(seeds_retriever, None, settings).fitted("How many users does MGTAB contain?") == (
+        "How many users does MGTAB contain?", False)
+
+
+def test_the_answer_is_known_only_once_the_stream_has_run(seeds_retriever, settings):
+    stream = Assistant(seeds_retriever, FakeModel("x"), settings).ask("What is MGTAB?")
+    assert stream.answer is None
+    list(stream)
+    assert stream.answer.question == "What is MGTAB?"
+
+
+def test_a_declined_question_says_so_and_keeps_what_was_searched(seeds_retriever, settings):
+    for question in ("How big is the moon?", "What is FooBarNet?"):  # nothing covers it; a name no paper has
+        answer, _ = ask(seeds_retriever, settings, FakeModel("x", name="tiny.gguf"), question)
+        assert (answer.outcome, answer.path, answer.text) == ("out_of_corpus", "abstained", ABSTENTION["en"])
+        assert answer.query == question and answer.model == "tiny.gguf"
+        assert answer.generated == "" and answer.dropped == [] and answer.timings.first_token_ms is None
+
+
+def test_a_not_stated_answer_is_an_abstention_that_keeps_its_evidence(seeds_retriever, settings):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("x", name="tiny.gguf"), "Who are the authors of the DFME paper?")
+    assert (answer.outcome, answer.path, answer.citations, answer.model) == ("not_stated", "abstained", [], "tiny.gguf")
+    assert answer.evidence[0].paper == paper_with(seeds_retriever, "DFME") and answer.generated == ""
+
+
+def test_the_model_is_asked_for_at_most_max_answer_tokens(seeds_retriever, tmp_path):
+    settings = Settings(corpus=SEEDS, cache_dir=tmp_path, max_answer_tokens=8)
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1]. MGTAB contains 7 types of relationships [1].")
+    ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    assert model.pieces_sent == 8
+
+
+def test_an_unusable_reply_to_what_is_a_paper_quotes_the_sentence_that_introduces_it(seeds_retriever, settings):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "What is MGTAB?")
+    assert answer.path == "extractive"
+    assert answer.text == ("To address these issues, we propose a Multi-Relational Graph-Based Twitter Account Detection "
+                           "Benchmark (MGTAB), the first standardized graph-based benchmark for account detection [1].")
+
+
+def test_evidence_sentences_keep_the_abstracts_order(seeds_retriever, settings):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("x"), "How many expert-annotated users does MGTAB contain?")
+    sentences = answer.evidence[0].sentences
+    assert len(sentences) >= 2
+    text = paper_with(seeds_retriever, MGTAB).text
+    assert [text.index(sentence) for sentence in sentences] == sorted(text.index(sentence) for sentence in sentences)
+    assert sentences[0].startswith("To our knowledge, MGTAB was built") or sentences != sorted(sentences)
+
+
+def test_a_list_of_papers_looks_past_the_top_k_papers(seeds_retriever, tmp_path):
+    settings = Settings(corpus=SEEDS, cache_dir=tmp_path, top_k=2)
+    # Not through `ask`: the JSON's "sources" are the top_k hits, which a longer list goes past.
+    answer = Assistant(seeds_retriever, FakeModel("x"), settings).answer("Which papers use graph neural networks?")
+    titles = [citation.paper.title.split(":")[0] for citation in answer.citations]
+    assert titles == ["GANExplainer", "RELIANT", "CCGC"]
+
+
+def test_the_prompt_of_an_answer_is_the_one_the_model_was_given(seeds_retriever, settings):
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].")
+    assistant = Assistant(seeds_retriever, model, settings)
+    answer = assistant.answer("How many expert-annotated users does MGTAB contain?")
+    assert assistant.prompt_messages(answer) == model.prompts[0]
+
+
+def test_an_empty_question_is_told_to_ask_something(seeds_retriever, settings):
+    with pytest.raises(BadInputError) as raised:
+        Assistant(seeds_retriever, FakeModel("x"), settings).ask(" \n ")
+    assert str(raised.value) == "empty question: ask something about the papers"
+
+
+def test_times_are_in_milliseconds(monkeypatch):
+    from qa_bot import answer as answer_module
+
+    monkeypatch.setattr(answer_module.time, "perf_counter", lambda: 12.5)
+    assert answer_module.elapsed_ms(10.0) == 2500.0
+
+
+def test_a_sentence_an_abstract_repeats_is_cited_where_it_first_appears():
+    from qa_bot.answer import enclosing_span
+
+    text = "A is one. B is two. A is one. C is three."
+    assert enclosing_span(text, ["B is two.", "A is one."]) == "A is one. B is two."
+    assert enclosing_span(text, ["C is three.", "B is two."]) == "B is two. A is one. C is three."
