@@ -5,6 +5,7 @@ import json
 import pytest
 
 from qa_bot.answer import ABSTENTION, Assistant
+from qa_bot.query import analyse
 from qa_bot.output import answer_json
 from qa_bot.conversation import Conversation
 from qa_bot.errors import BadInputError
@@ -390,3 +391,108 @@ def test_a_sentence_an_abstract_repeats_is_cited_where_it_first_appears():
     text = "A is one. B is two. A is one. C is three."
     assert enclosing_span(text, ["B is two.", "A is one."]) == "A is one. B is two."
     assert enclosing_span(text, ["C is three.", "B is two."]) == "B is two. A is one. C is three."
+
+
+CHATTY = "I work at a hospital in the evenings and my cousin grows tomatoes, apples, pears and roses in her garden near the lake, so "
+
+
+@pytest.mark.parametrize(
+    "question, outcome, key",
+    [
+        ("How many expert-annotated users does MGTAB contain?", "answer", MGTAB),  # names its paper
+        ("How many expert-annotated users does the Twitter account detection benchmark contain?", "answer", MGTAB),
+        # The paper is found, but none of its sentences with a number is about stance detection methods.
+        ("How many stance detection methods does MGTAB evaluate?", "not_stated", MGTAB),
+        ("How many stance detection methods does the Twitter account detection benchmark evaluate?", "not_stated", MGTAB),
+        ("Who are the authors of the DFME paper?", "not_stated", "DFME"),
+        # Only the part that asks is about a paper; the asker's situation is not.
+        (CHATTY + "how many expert-annotated users does MGTAB contain?", "answer", MGTAB),
+        ("How big is the moon?", "out_of_corpus", None),
+        (CHATTY + "how big is the moon?", "out_of_corpus", None),
+    ],
+)
+def test_what_retrieval_says_can_be_answered(seeds_retriever, settings, question, outcome, key):
+    found = Assistant(seeds_retriever, None, settings).retrieve(analyse(question))
+    assert (found.outcome, found.search) == (outcome, question)
+    if key:
+        assert found.hits[0].paper == paper_with(seeds_retriever, key)
+
+
+@pytest.mark.parametrize(
+    "first, second, outcome, joined",
+    [
+        # Points back: searched with the earlier turn, and answered, or not stated, from its paper.
+        ("What is MGTAB?", "How many expert-annotated users does it contain?", "answer", True),
+        ("What is DFME?", "Who are the authors of it?", "not_stated", True),
+        # A new question covered on its own is searched alone; one that is covered by nothing is declined.
+        ("What is MGTAB?", "How many expert-annotated users does the Twitter account detection benchmark contain?", "answer", False),
+        ("What is MGTAB?", "How big is the moon?", "out_of_corpus", False),
+    ],
+)
+def test_what_retrieval_says_of_a_followup(seeds_retriever, settings, first, second, outcome, joined):
+    conversation = Conversation()
+    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant.answer(first, conversation)
+    found = assistant.retrieve(analyse(second), conversation)
+    assert (found.outcome, found.search) == (outcome, f"{second} {first}" if joined else second)
+
+
+def test_a_chatty_question_is_answered_from_the_part_that_asks(seeds_retriever, settings):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), CHATTY + "how many expert-annotated users does MGTAB contain?")
+    assert answer.outcome == "answered" and "10,199 expert-annotated users" in answer.text
+
+
+def test_a_followup_with_no_words_of_its_own_is_answered_from_the_earlier_paper(seeds_retriever, settings):
+    conversation = Conversation()
+    model = FakeModel("unusable")
+    ask(seeds_retriever, settings, model, "What is MGTAB?", conversation)
+    answer, contract = ask(seeds_retriever, settings, model, "What about it?", conversation)
+    assert answer.outcome == "answered"
+    assert [citation["paper_id"] for citation in contract["citations"]] == [paper_with(seeds_retriever, MGTAB).paper_id]
+
+
+KOOPMAN_MODULE = ("Here we present KoopmanLab, a self-contained and user-friendly PyTorch module of the Koopman neural "
+                  "operator family for solving partial differential equations [1].")
+KOOPMAN_ERA5 = ("These variants are validated by mesh-independent and long-term prediction experiments implemented on "
+                "representative PDEs (e.g., the Navier-Stokes equation and the Bateman-Burgers equation) and ERA5 (i.e., "
+                "one of the largest high-resolution data sets of global-scale climate fields) [1].")
+
+
+def test_the_part_of_a_two_part_question_the_model_leaves_out_is_quoted(seeds_retriever, settings):
+    """The reply answers the second part (the climate dataset) only: the sentence that answers the
+    first (is there such a module?) follows it."""
+    era5 = "These variants are validated on ERA5, one of the largest high-resolution data sets of global-scale climate fields [1]."
+    question = "Is there a PyTorch module for Koopman neural operators? On which global climate dataset was it validated?"
+    answer, _ = ask(seeds_retriever, settings, FakeModel(era5), question)
+    assert answer.path == "generated" and answer.text == f"{era5} {KOOPMAN_MODULE}"
+
+
+def test_a_part_that_asks_nothing_the_paper_answers_does_not_stop_the_next_from_being_answered(seeds_retriever, settings):
+    """"What is KoopmanLab?" has no word but the name to look for; the dataset it asks next is quoted."""
+    question = "What is KoopmanLab? On which global climate dataset was it validated?"
+    answer, _ = ask(seeds_retriever, settings, FakeModel(KOOPMAN_MODULE), question)
+    assert answer.path == "generated" and answer.text == f"{KOOPMAN_MODULE} {KOOPMAN_ERA5}"
+
+
+def test_a_reply_that_names_only_the_asked_about_module_gets_the_dataset_quoted(seeds_retriever, settings):
+    """"Which dataset" asks for another name than those of the question: a kept sentence naming only
+    KoopmanLab does not answer it, so the sentence naming ERA5 is quoted."""
+    reply = "KoopmanLab is validated on one of the largest high-resolution data sets of global-scale climate fields [1]."
+    question = "On which global climate dataset was the PyTorch module KoopmanLab validated?"
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply), question)
+    assert answer.path == "generated" and answer.text == f"{reply} {KOOPMAN_ERA5}"
+
+
+def test_which_framework_gets_the_sentence_that_names_it_when_the_reply_does_not(seeds_retriever, settings):
+    reply = "The student model usually inherits and even exaggerates the bias from the teacher GNN [1]."
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply),
+                    "Which framework mitigates the bias a student GNN inherits from its teacher?")
+    assert answer.text == (f"{reply} Then we propose a principled framework named RELIANT to mitigate the bias exhibited "
+                           "by the student model [1].")
+
+
+def test_a_kept_reply_to_a_question_that_asks_one_open_thing_is_the_whole_answer(seeds_retriever, settings):
+    reply = ("NAIVEATTACK simply adds triggers to the raw data at the initial distillation phase, while DOORPING "
+             "iteratively updates the triggers during the entire distillation procedure [1].")
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply), "What does DOORPING do with the triggers during distillation?")
+    assert answer.path == "generated" and answer.text == reply
