@@ -447,7 +447,9 @@ def test_a_followup_with_no_words_of_its_own_is_answered_from_the_earlier_paper(
     model = FakeModel("unusable")
     ask(seeds_retriever, settings, model, "What is MGTAB?", conversation)
     answer, contract = ask(seeds_retriever, settings, model, "What about it?", conversation)
-    assert answer.outcome == "answered"
+    # The earlier turn's words choose the sentence: the one that introduces MGTAB.
+    assert answer.text == ("To address these issues, we propose a Multi-Relational Graph-Based Twitter Account Detection "
+                           "Benchmark (MGTAB), the first standardized graph-based benchmark for account detection [1].")
     assert [citation["paper_id"] for citation in contract["citations"]] == [paper_with(seeds_retriever, MGTAB).paper_id]
 
 
@@ -496,3 +498,48 @@ def test_a_kept_reply_to_a_question_that_asks_one_open_thing_is_the_whole_answer
              "iteratively updates the triggers during the entire distillation procedure [1].")
     answer, _ = ask(seeds_retriever, settings, FakeModel(reply), "What does DOORPING do with the triggers during distillation?")
     assert answer.path == "generated" and answer.text == reply
+
+
+def test_each_number_asked_for_gets_the_first_sentence_that_states_one(seeds_retriever, settings):
+    """"How many users" matches four sentences alike: of the three with a number, the first (1.55
+    million users) is quoted for it; "how many relationship types" gets the one with 7 types."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+                    "How many users, and how many relationship types does MGTAB contain?")
+    assert answer.path == "extractive"
+    assert answer.text == (
+        "To our knowledge, MGTAB was built based on the largest original data in the field, with over 1.55 million "
+        "users and 130 million tweets [1]. MGTAB contains 10,199 expert-annotated users and 7 types of relationships, "
+        "ensuring high-quality annotation and diversified relations [1].")
+
+
+@pytest.mark.parametrize("reply", ["MGTAB contains <b>10,199</b> expert-annotated users [1].",
+                                   "MGTAB contains 10,199 expert-annotated users [1][2]."])
+def test_a_kept_sentence_is_shown_without_markup_or_markers_of_no_source(seeds_retriever, settings, reply):
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply), "How many expert-annotated users does MGTAB contain?")
+    assert answer.text == "MGTAB contains 10,199 expert-annotated users [1]."
+
+
+def test_a_chinese_followup_asking_how_many_is_answered_with_the_earlier_papers_number(seeds_retriever, settings):
+    conversation = Conversation()
+    model = FakeModel("unusable")
+    ask(seeds_retriever, settings, model, "MGTAB包含多少个专家标注的用户？", conversation)
+    answer, _ = ask(seeds_retriever, settings, model, "它有多少？", conversation)
+    assert answer.text == ("据英文摘要[1]：“MGTAB contains 10,199 expert-annotated users and 7 types of relationships, "
+                           "ensuring high-quality annotation and diversified relations”。")
+
+
+def test_the_model_sees_the_sentence_that_names_the_framework_asked_for(seeds_retriever, settings):
+    model = FakeModel("unusable")
+    answer, _ = ask(seeds_retriever, settings, model, "Which framework mitigates the bias a student GNN inherits from its teacher?")
+    assert answer.evidence[0].sentences == [
+        "As a consequence, the student model usually inherits and even exaggerates the bias from the teacher GNN.",
+        "Then we propose a principled framework named RELIANT to mitigate the bias exhibited by the student model.",
+    ]
+
+
+def test_a_paper_that_covers_the_question_but_scores_under_three_quarters_of_the_best_is_no_evidence(seeds_retriever, settings):
+    """MDM covers "graph neural networks explained" too, but scores 12.9 to GANExplainer's 18.2."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "How are graph neural networks explained?")
+    assert [source.paper.title.split(":")[0] for source in answer.evidence] == ["GANExplainer"]
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "What does knowledge distillation transfer from the teacher?")
+    assert [source.paper.title.split(":")[0] for source in answer.evidence] == ["RELIANT", "TinyMIM", "KD-CI-CAM"]
