@@ -6,6 +6,7 @@ import pytest
 
 from qa_bot.answer import ABSTENTION, Assistant
 from qa_bot.query import analyse
+from qa_bot.retrieve import Retriever
 from qa_bot.output import answer_json
 from qa_bot.conversation import Conversation
 from qa_bot.errors import BadInputError
@@ -404,6 +405,10 @@ CHATTY = "I work at a hospital in the evenings and my cousin grows tomatoes, app
         # The paper is found, but none of its sentences with a number is about stance detection methods.
         ("How many stance detection methods does MGTAB evaluate?", "not_stated", MGTAB),
         ("How many stance detection methods does the Twitter account detection benchmark evaluate?", "not_stated", MGTAB),
+        # No name at all: found by its words.
+        ("How many expert-annotated users does the account detection benchmark contain?", "answer", MGTAB),
+        ("How many stance detection methods does the account detection benchmark evaluate?", "not_stated", MGTAB),
+        ("Who are the authors of the account detection benchmark?", "not_stated", MGTAB),
         ("Who are the authors of the DFME paper?", "not_stated", "DFME"),
         # Only the part that asks is about a paper; the asker's situation is not.
         (CHATTY + "how many expert-annotated users does MGTAB contain?", "answer", MGTAB),
@@ -425,8 +430,10 @@ def test_what_retrieval_says_can_be_answered(seeds_retriever, settings, question
         ("What is MGTAB?", "How many expert-annotated users does it contain?", "answer", True),
         ("What is DFME?", "Who are the authors of it?", "not_stated", True),
         # A new question covered on its own is searched alone; one that is covered by nothing is declined.
-        ("What is MGTAB?", "How many expert-annotated users does the Twitter account detection benchmark contain?", "answer", False),
+        ("What is MGTAB?", "How many expert-annotated users does the account detection benchmark contain?", "answer", False),
         ("What is MGTAB?", "How big is the moon?", "out_of_corpus", False),
+        # Even when, joined with the earlier turn, it would be covered.
+        ("How many expert-annotated users does MGTAB contain?", "How big is the moon?", "out_of_corpus", False),
     ],
 )
 def test_what_retrieval_says_of_a_followup(seeds_retriever, settings, first, second, outcome, joined):
@@ -543,3 +550,21 @@ def test_a_paper_that_covers_the_question_but_scores_under_three_quarters_of_the
     assert [source.paper.title.split(":")[0] for source in answer.evidence] == ["GANExplainer"]
     answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "What does knowledge distillation transfer from the teacher?")
     assert [source.paper.title.split(":")[0] for source in answer.evidence] == ["RELIANT", "TinyMIM", "KD-CI-CAM"]
+
+
+def test_a_quoted_sentence_loses_the_abstracts_own_reference_markers(tmp_path):
+    from tests.conftest import write_corpus
+
+    records = [
+        {"title": "Quokkanet: sparse attention for genomes",
+         "abstract": "Long genomes strain the memory of attention models. Quokkanet cuts the memory of long-sequence "
+                     "models by 40% on three genome benchmarks [2]. It keeps their accuracy."},
+        {"title": "Wombat: routing with quantum annealing",
+         "abstract": "We route delivery trucks with quantum annealing. Wombat is 3 times faster than a greedy baseline."},
+    ]
+    folder = write_corpus(tmp_path / "c", {"a.jsonl": "".join(json.dumps(record) + "\n" for record in records)})
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
+    answer = Assistant(Retriever.open(settings), FakeModel("unusable"), settings).answer(
+        "How much memory does Quokkanet save on genomes?")
+    assert answer.path == "extractive"
+    assert answer.text == "Quokkanet cuts the memory of long-sequence models by 40% on three genome benchmarks [1]."
