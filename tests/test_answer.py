@@ -568,3 +568,45 @@ def test_a_quoted_sentence_loses_the_abstracts_own_reference_markers(tmp_path):
         "How much memory does Quokkanet save on genomes?")
     assert answer.path == "extractive"
     assert answer.text == "Quokkanet cuts the memory of long-sequence models by 40% on three genome benchmarks [1]."
+
+
+def test_a_second_paper_scoring_exactly_the_required_share_of_the_first_is_evidence(tmp_path):
+    """Two abstracts alike but for one word score the same: at a required share of 1.0, both are evidence."""
+    from tests.conftest import write_corpus
+
+    records = [
+        {"title": "Quokka routing with widgets", "abstract": "Quokka routing sends parcels through widgets. It is fast on city maps."},
+        {"title": "Quokka routing with gadgets", "abstract": "Quokka routing sends parcels through gadgets. It is slow on city maps."},
+        {"title": "Wombat: routing with quantum annealing",
+         "abstract": "We route delivery trucks with quantum annealing. Wombat is 3 times faster than a greedy baseline."},
+    ]
+    folder = write_corpus(tmp_path / "c", {"a.jsonl": "".join(json.dumps(record) + "\n" for record in records)})
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache", evidence_min_score_share=1.0)
+    answer = Assistant(Retriever.open(settings), FakeModel("unusable"), settings).answer(
+        "How does quokka routing send parcels on city maps?")
+    assert sorted(source.paper.title for source in answer.evidence) == ["Quokka routing with gadgets", "Quokka routing with widgets"]
+
+
+def test_a_sentence_is_shown_as_plain_text_with_its_own_marker_only(seeds_retriever):
+    from qa_bot.answer import Draft
+    from qa_bot.cite import CheckedSentence
+    from qa_bot.evidence import Source
+
+    paper = paper_with(seeds_retriever, MGTAB)
+    sentence = "MGTAB contains 10,199 expert-annotated users and 7 types of relationships."
+    draft = Draft(analyse("What is MGTAB?"), "What is MGTAB?", [], "fake.gguf", 0.0, 0.0)
+    shown = CheckedSentence("MGTAB contains <b>10,199</b> expert-annotated users [1] [2].", sentence, 1, sentence)
+    assert list(draft.present(shown, [Source(1, paper, 1.0, [sentence], sentence)])) == [
+        "MGTAB contains 10,199 expert-annotated users [1]."]
+
+
+def test_which_toolbox_gives_the_model_the_sentences_that_name_it(seeds_retriever, settings):
+    """"Which toolbox ...?" asks for the paper's name: the sentences holding "KoopmanLab" outrank the
+    opening one about partial differential equations, which matches the question's words as well."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+                    "Which toolbox solves partial differential equations with Koopman neural operators?")
+    assert answer.evidence[0].sentences == [
+        KOOPMAN_MODULE.removesuffix(" [1].") + ".",
+        "These demonstrations suggest the potential of KoopmanLab to be considered in diverse applications of partial "
+        "differential equations.",
+    ]
