@@ -610,3 +610,11 @@ def test_which_toolbox_gives_the_model_the_sentences_that_name_it(seeds_retrieve
         "These demonstrations suggest the potential of KoopmanLab to be considered in diverse applications of partial "
         "differential equations.",
     ]
+
+
+def test_which_model_a_named_paper_starts_from_is_answered_with_another_models_sentence(seeds_retriever, settings):
+    """The question names TinyMIM, so "which model" asks for another one than TinyMIM: the sentence
+    about the large MIM-based pre-trained models, not one that only reports TinyMIM's scores."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "Which model is TinyMIM distilled from?")
+    assert answer.text == ("In this paper, we explore distillation techniques to transfer the success of large MIM-based "
+                           "pre-trained models to smaller ones [1].")
