@@ -618,3 +618,12 @@ def test_which_model_a_named_paper_starts_from_is_answered_with_another_models_s
     answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "Which model is TinyMIM distilled from?")
     assert answer.text == ("In this paper, we explore distillation techniques to transfer the success of large MIM-based "
                            "pre-trained models to smaller ones [1].")
+
+
+def test_a_second_open_part_is_answered_by_a_sentence_sharing_even_a_common_word(seeds_retriever, settings):
+    """"How does it perform?" asks nothing in particular: the sentence sharing its one word
+    ("performed", a word most abstracts use) is quoted after the kept answer to "What is MGTAB?"."""
+    reply = "MGTAB is the first standardized graph-based benchmark for account detection [1]."
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply), "What is MGTAB? How does it perform?")
+    assert answer.path == "generated"
+    assert answer.text == f"{reply} In addition, we performed a thorough evaluation of MGTAB and other public datasets [1]."
