@@ -627,3 +627,11 @@ def test_a_second_open_part_is_answered_by_a_sentence_sharing_even_a_common_word
     answer, _ = ask(seeds_retriever, settings, FakeModel(reply), "What is MGTAB? How does it perform?")
     assert answer.path == "generated"
     assert answer.text == f"{reply} In addition, we performed a thorough evaluation of MGTAB and other public datasets [1]."
+
+
+def test_which_dataset_a_named_module_was_validated_on_is_quoted_from_the_sentence_naming_it(seeds_retriever, settings):
+    """The question names PyTorch and KoopmanLab; the dataset asked for is another name (ERA5), so the
+    sentence introducing "KoopmanLab, a ... PyTorch module" is not the one quoted."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+                    "On which global climate dataset was the PyTorch module KoopmanLab validated?")
+    assert answer.path == "extractive" and answer.text == KOOPMAN_ERA5
