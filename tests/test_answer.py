@@ -635,3 +635,16 @@ def test_which_dataset_a_named_module_was_validated_on_is_quoted_from_the_senten
     answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
                     "On which global climate dataset was the PyTorch module KoopmanLab validated?")
     assert answer.path == "extractive" and answer.text == KOOPMAN_ERA5
+
+
+def test_a_followup_that_names_something_ranks_the_papers_holding_it_first(seeds_retriever, settings):
+    """"the GNN": of the papers found with the earlier turn, those that hold "GNN" come before
+    R2RISE, which scores well on "explain" but never says GNN."""
+    conversation = Conversation()
+    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant.answer("What is GANExplainer?", conversation)
+    found = assistant.retrieve(analyse("How does it explain the GNN?"), conversation)
+    assert found.search == "How does it explain the GNN? What is GANExplainer?"
+    titles = [hit.paper.title.split(":")[0] for hit in found.hits]
+    assert titles[0] == "GANExplainer" and titles[-1] == "R2RISE"
+    assert all(seeds_retriever.holds("GNN", hit.paper) for hit in found.hits[:-1])
