@@ -648,3 +648,14 @@ def test_a_followup_that_names_something_ranks_the_papers_holding_it_first(seeds
     titles = [hit.paper.title.split(":")[0] for hit in found.hits]
     assert titles[0] == "GANExplainer" and titles[-1] == "R2RISE"
     assert all(seeds_retriever.holds("GNN", hit.paper) for hit in found.hits[:-1])
+
+
+def test_a_followup_to_a_declined_question_is_searched_on_its_own_words(seeds_retriever, settings):
+    """The earlier turn cited nothing, and the best paper for both questions together does not cover
+    them: the follow-up is searched alone, and found."""
+    conversation = Conversation()
+    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant.answer("Who won the 2018 FIFA World Cup?", conversation)
+    found = assistant.retrieve(analyse("How does it explain graph neural networks?"), conversation)
+    assert (found.outcome, found.search) == ("answer", "How does it explain graph neural networks?")
+    assert found.hits[0].paper.title.startswith("GANExplainer")
