@@ -378,7 +378,7 @@ class Draft:
         return "".join(separator + sentence.text for separator, sentence in zip(self.separators, self.shown))
 
     def finish(self, text, outcome, path, sources=(), generated="", dropped=()) -> Answer:
-        citations = citations_for(self.shown, list(sources)) if outcome == "answered" else []
+        citations = citations_for(self.shown, list(sources))  # none shown, none cited: a decline shows nothing
         timings = Timings(self.retrieval_ms, self.first_token_ms, elapsed_ms(self.started))
         return Answer(self.query.text, text, outcome, path, citations, self.hits, list(sources), self.model, timings,
                       self.search, generated, list(dropped))

@@ -160,7 +160,7 @@ def parts_of(asking: str) -> list[str]:
     parts: list[str] = []
     carried = ""
     for piece in PART_BOUNDARY.split(asking):
-        piece = (carried + " " + piece).strip() if carried else piece.strip()
+        piece = f"{carried} {piece}".strip()
         if is_too_short(piece):
             carried = piece
             continue

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from qa_bot.answer import ABSTENTION, Assistant
+from qa_bot.query import analyse
+from qa_bot.retrieve import Retriever
 from qa_bot.output import answer_json
 from qa_bot.conversation import Conversation
 from qa_bot.errors import BadInputError
@@ -274,3 +276,388 @@ def test_a_sentence_in_the_other_language_is_quoted_from_its_evidence_exactly(se
                     "DFME数据集有多少个微表情视频？")
     evidence = next(s for s in answer.evidence[0].sentences if "7,526" in s)
     assert answer.text.startswith(f"据英文摘要[1]：“{evidence.rstrip('.')}”。")
+
+
+class CountingModel(FakeModel):
+    """A fake model whose tokenizer counts every text as `tokens` tokens, and keeps the texts."""
+
+    def __init__(self, *replies, tokens=100):
+        super().__init__(*replies)
+        self.tokens, self.counted = tokens, []
+
+    def count_tokens(self, text):
+        self.counted.append(text)
+        return self.tokens
+
+
+def test_the_question_gets_the_context_window_less_the_answer_the_evidence_and_the_prompt(seeds_retriever, tmp_path):
+    settings = Settings(corpus=SEEDS, cache_dir=tmp_path, n_ctx=2048, max_answer_tokens=160, evidence_tokens=400,
+                        max_question_tokens=2048)
+    model = CountingModel(tokens=100)
+    assert Assistant(seeds_retriever, model, settings).question_budget() == 2048 - 160 - 400 - 100 - 48
+    (frame,) = model.counted  # the prompt files around an empty question and empty evidence
+    assert "Answer in English, citing" in frame and "Question: \n" in frame
+    assert "None" not in frame and "XXXX" not in frame and "$" not in frame
+
+
+def test_a_context_window_that_leaves_fewer_than_16_tokens_for_the_question_is_bad_input(seeds_retriever, tmp_path):
+    # 724 - 160 - 400 - 100 - 48 = 16 tokens: just enough.
+    enough = Settings(corpus=SEEDS, cache_dir=tmp_path, n_ctx=724, max_answer_tokens=160, evidence_tokens=400)
+    assert Assistant(seeds_retriever, CountingModel(), enough).question_budget() == 16
+    short = Settings(corpus=SEEDS, cache_dir=tmp_path, n_ctx=723, max_answer_tokens=160, evidence_tokens=400)
+    with pytest.raises(BadInputError, match="n_ctx 723 leaves no room"):
+        Assistant(seeds_retriever, CountingModel(), short).question_budget()
+
+
+def test_without_a_model_the_question_is_not_cut(seeds_retriever, settings):
+    assert Assistant(seeds_retriever, None, settings).fitted("How many users does MGTAB contain?") == (
+        "How many users does MGTAB contain?", False)
+
+
+def test_the_answer_is_known_only_once_the_stream_has_run(seeds_retriever, settings):
+    stream = Assistant(seeds_retriever, FakeModel("x"), settings).ask("What is MGTAB?")
+    assert stream.answer is None
+    list(stream)
+    assert stream.answer.question == "What is MGTAB?"
+
+
+def test_a_declined_question_says_so_and_keeps_what_was_searched(seeds_retriever, settings):
+    for question in ("How big is the moon?", "What is FooBarNet?"):  # nothing covers it; a name no paper has
+        answer, _ = ask(seeds_retriever, settings, FakeModel("x", name="tiny.gguf"), question)
+        assert (answer.outcome, answer.path, answer.text) == ("out_of_corpus", "abstained", ABSTENTION["en"])
+        assert answer.query == question and answer.model == "tiny.gguf"
+        assert answer.generated == "" and answer.dropped == [] and answer.timings.first_token_ms is None
+
+
+def test_a_not_stated_answer_is_an_abstention_that_keeps_its_evidence(seeds_retriever, settings):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("x", name="tiny.gguf"), "Who are the authors of the DFME paper?")
+    assert (answer.outcome, answer.path, answer.citations, answer.model) == ("not_stated", "abstained", [], "tiny.gguf")
+    assert answer.evidence[0].paper == paper_with(seeds_retriever, "DFME") and answer.generated == ""
+
+
+def test_the_model_is_asked_for_at_most_max_answer_tokens(seeds_retriever, tmp_path):
+    settings = Settings(corpus=SEEDS, cache_dir=tmp_path, max_answer_tokens=8)
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1]. MGTAB contains 7 types of relationships [1].")
+    ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    assert model.pieces_sent == 8
+
+
+def test_an_unusable_reply_to_what_is_a_paper_quotes_the_sentence_that_introduces_it(seeds_retriever, settings):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "What is MGTAB?")
+    assert answer.path == "extractive"
+    assert answer.text == ("To address these issues, we propose a Multi-Relational Graph-Based Twitter Account Detection "
+                           "Benchmark (MGTAB), the first standardized graph-based benchmark for account detection [1].")
+
+
+def test_evidence_sentences_keep_the_abstracts_order(seeds_retriever, settings):
+    """"To our knowledge ..." comes before "MGTAB contains ..." in the abstract (not in the alphabet)."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("x"), "How many expert-annotated users does MGTAB contain?")
+    assert answer.evidence[0].sentences == [
+        "To our knowledge, MGTAB was built based on the largest original data in the field, with over 1.55 million users "
+        "and 130 million tweets.",
+        "MGTAB contains 10,199 expert-annotated users and 7 types of relationships, ensuring high-quality annotation and "
+        "diversified relations.",
+    ]
+
+
+def test_a_list_of_papers_looks_past_the_top_k_papers(seeds_retriever, tmp_path):
+    settings = Settings(corpus=SEEDS, cache_dir=tmp_path, top_k=2)
+    # Not through `ask`: the JSON's "sources" are the top_k hits, which a longer list goes past.
+    answer = Assistant(seeds_retriever, FakeModel("x"), settings).answer("Which papers use graph neural networks?")
+    titles = [citation.paper.title.split(":")[0] for citation in answer.citations]
+    assert titles == ["GANExplainer", "RELIANT", "CCGC"]
+
+
+def test_the_prompt_of_an_answer_is_the_one_the_model_was_given(seeds_retriever, settings):
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].")
+    assistant = Assistant(seeds_retriever, model, settings)
+    answer = assistant.answer("How many expert-annotated users does MGTAB contain?")
+    assert assistant.prompt_messages(answer) == model.prompts[0]
+
+
+def test_an_empty_question_is_told_to_ask_something(seeds_retriever, settings):
+    with pytest.raises(BadInputError) as raised:
+        Assistant(seeds_retriever, FakeModel("x"), settings).ask(" \n ")
+    assert str(raised.value) == "empty question: ask something about the papers"
+
+
+def test_times_are_in_milliseconds(monkeypatch):
+    from qa_bot import answer as answer_module
+
+    monkeypatch.setattr(answer_module.time, "perf_counter", lambda: 12.5)
+    assert answer_module.elapsed_ms(10.0) == 2500.0
+
+
+def test_a_sentence_an_abstract_repeats_is_cited_where_it_first_appears():
+    from qa_bot.answer import enclosing_span
+
+    text = "A is one. B is two. A is one. C is three."
+    assert enclosing_span(text, ["B is two.", "A is one."]) == "A is one. B is two."
+    assert enclosing_span(text, ["C is three.", "B is two."]) == "B is two. A is one. C is three."
+
+
+CHATTY = "I work at a hospital in the evenings and my cousin grows tomatoes, apples, pears and roses in her garden near the lake, so "
+
+
+@pytest.mark.parametrize(
+    "question, outcome, key",
+    [
+        ("How many expert-annotated users does MGTAB contain?", "answer", MGTAB),  # names its paper
+        ("How many expert-annotated users does the Twitter account detection benchmark contain?", "answer", MGTAB),
+        # The paper is found, but none of its sentences with a number is about stance detection methods.
+        ("How many stance detection methods does MGTAB evaluate?", "not_stated", MGTAB),
+        ("How many stance detection methods does the Twitter account detection benchmark evaluate?", "not_stated", MGTAB),
+        # No name at all: found by its words.
+        ("How many expert-annotated users does the account detection benchmark contain?", "answer", MGTAB),
+        ("How many stance detection methods does the account detection benchmark evaluate?", "not_stated", MGTAB),
+        ("Who are the authors of the account detection benchmark?", "not_stated", MGTAB),
+        ("Who are the authors of the DFME paper?", "not_stated", "DFME"),
+        # Only the part that asks is about a paper; the asker's situation is not.
+        (CHATTY + "how many expert-annotated users does MGTAB contain?", "answer", MGTAB),
+        ("How big is the moon?", "out_of_corpus", None),
+        (CHATTY + "how big is the moon?", "out_of_corpus", None),
+    ],
+)
+def test_what_retrieval_says_can_be_answered(seeds_retriever, settings, question, outcome, key):
+    found = Assistant(seeds_retriever, None, settings).retrieve(analyse(question))
+    assert (found.outcome, found.search) == (outcome, question)
+    if key:
+        assert found.hits[0].paper == paper_with(seeds_retriever, key)
+
+
+@pytest.mark.parametrize(
+    "first, second, outcome, joined",
+    [
+        # Points back: searched with the earlier turn, and answered, or not stated, from its paper.
+        ("What is MGTAB?", "How many expert-annotated users does it contain?", "answer", True),
+        ("What is DFME?", "Who are the authors of it?", "not_stated", True),
+        # A new question covered on its own is searched alone; one that is covered by nothing is declined.
+        ("What is MGTAB?", "How many expert-annotated users does the account detection benchmark contain?", "answer", False),
+        ("What is MGTAB?", "How big is the moon?", "out_of_corpus", False),
+        # Even when, joined with the earlier turn, it would be covered.
+        ("How many expert-annotated users does MGTAB contain?", "How big is the moon?", "out_of_corpus", False),
+    ],
+)
+def test_what_retrieval_says_of_a_followup(seeds_retriever, settings, first, second, outcome, joined):
+    conversation = Conversation()
+    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant.answer(first, conversation)
+    found = assistant.retrieve(analyse(second), conversation)
+    assert (found.outcome, found.search) == (outcome, f"{second} {first}" if joined else second)
+
+
+def test_a_chatty_question_is_answered_from_the_part_that_asks(seeds_retriever, settings):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), CHATTY + "how many expert-annotated users does MGTAB contain?")
+    assert answer.outcome == "answered" and "10,199 expert-annotated users" in answer.text
+
+
+def test_a_followup_with_no_words_of_its_own_is_answered_from_the_earlier_paper(seeds_retriever, settings):
+    conversation = Conversation()
+    model = FakeModel("unusable")
+    ask(seeds_retriever, settings, model, "What is MGTAB?", conversation)
+    answer, contract = ask(seeds_retriever, settings, model, "What about it?", conversation)
+    # The earlier turn's words choose the sentence: the one that introduces MGTAB.
+    assert answer.text == ("To address these issues, we propose a Multi-Relational Graph-Based Twitter Account Detection "
+                           "Benchmark (MGTAB), the first standardized graph-based benchmark for account detection [1].")
+    assert [citation["paper_id"] for citation in contract["citations"]] == [paper_with(seeds_retriever, MGTAB).paper_id]
+
+
+KOOPMAN_MODULE = ("Here we present KoopmanLab, a self-contained and user-friendly PyTorch module of the Koopman neural "
+                  "operator family for solving partial differential equations [1].")
+KOOPMAN_ERA5 = ("These variants are validated by mesh-independent and long-term prediction experiments implemented on "
+                "representative PDEs (e.g., the Navier-Stokes equation and the Bateman-Burgers equation) and ERA5 (i.e., "
+                "one of the largest high-resolution data sets of global-scale climate fields) [1].")
+
+
+def test_the_part_of_a_two_part_question_the_model_leaves_out_is_quoted(seeds_retriever, settings):
+    """The reply answers the second part (the climate dataset) only: the sentence that answers the
+    first (is there such a module?) follows it."""
+    era5 = "These variants are validated on ERA5, one of the largest high-resolution data sets of global-scale climate fields [1]."
+    question = "Is there a PyTorch module for Koopman neural operators? On which global climate dataset was it validated?"
+    answer, _ = ask(seeds_retriever, settings, FakeModel(era5), question)
+    assert answer.path == "generated" and answer.text == f"{era5} {KOOPMAN_MODULE}"
+
+
+def test_a_part_that_asks_nothing_the_paper_answers_does_not_stop_the_next_from_being_answered(seeds_retriever, settings):
+    """"What is KoopmanLab?" has no word but the name to look for; the dataset it asks next is quoted."""
+    question = "What is KoopmanLab? On which global climate dataset was it validated?"
+    answer, _ = ask(seeds_retriever, settings, FakeModel(KOOPMAN_MODULE), question)
+    assert answer.path == "generated" and answer.text == f"{KOOPMAN_MODULE} {KOOPMAN_ERA5}"
+
+
+def test_a_reply_that_names_only_the_asked_about_module_gets_the_dataset_quoted(seeds_retriever, settings):
+    """"Which dataset" asks for another name than those of the question: a kept sentence naming only
+    KoopmanLab does not answer it, so the sentence naming ERA5 is quoted."""
+    reply = "KoopmanLab is validated on one of the largest high-resolution data sets of global-scale climate fields [1]."
+    question = "On which global climate dataset was the PyTorch module KoopmanLab validated?"
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply), question)
+    assert answer.path == "generated" and answer.text == f"{reply} {KOOPMAN_ERA5}"
+
+
+def test_which_framework_gets_the_sentence_that_names_it_when_the_reply_does_not(seeds_retriever, settings):
+    reply = "The student model usually inherits and even exaggerates the bias from the teacher GNN [1]."
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply),
+                    "Which framework mitigates the bias a student GNN inherits from its teacher?")
+    assert answer.text == (f"{reply} Then we propose a principled framework named RELIANT to mitigate the bias exhibited "
+                           "by the student model [1].")
+
+
+def test_a_kept_reply_to_a_question_that_asks_one_open_thing_is_the_whole_answer(seeds_retriever, settings):
+    reply = ("NAIVEATTACK simply adds triggers to the raw data at the initial distillation phase, while DOORPING "
+             "iteratively updates the triggers during the entire distillation procedure [1].")
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply), "What does DOORPING do with the triggers during distillation?")
+    assert answer.path == "generated" and answer.text == reply
+
+
+def test_each_number_asked_for_gets_the_first_sentence_that_states_one(seeds_retriever, settings):
+    """"How many users" matches four sentences alike: of the three with a number, the first (1.55
+    million users) is quoted for it; "how many relationship types" gets the one with 7 types."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+                    "How many users, and how many relationship types does MGTAB contain?")
+    assert answer.path == "extractive"
+    assert answer.text == (
+        "To our knowledge, MGTAB was built based on the largest original data in the field, with over 1.55 million "
+        "users and 130 million tweets [1]. MGTAB contains 10,199 expert-annotated users and 7 types of relationships, "
+        "ensuring high-quality annotation and diversified relations [1].")
+
+
+@pytest.mark.parametrize("reply", ["MGTAB contains <b>10,199</b> expert-annotated users [1].",
+                                   "MGTAB contains 10,199 expert-annotated users [1][2]."])
+def test_a_kept_sentence_is_shown_without_markup_or_markers_of_no_source(seeds_retriever, settings, reply):
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply), "How many expert-annotated users does MGTAB contain?")
+    assert answer.text == "MGTAB contains 10,199 expert-annotated users [1]."
+
+
+def test_a_chinese_followup_asking_how_many_is_answered_with_the_earlier_papers_number(seeds_retriever, settings):
+    conversation = Conversation()
+    model = FakeModel("unusable")
+    ask(seeds_retriever, settings, model, "MGTAB包含多少个专家标注的用户？", conversation)
+    answer, _ = ask(seeds_retriever, settings, model, "它有多少？", conversation)
+    assert answer.text == ("据英文摘要[1]：“MGTAB contains 10,199 expert-annotated users and 7 types of relationships, "
+                           "ensuring high-quality annotation and diversified relations”。")
+
+
+def test_the_model_sees_the_sentence_that_names_the_framework_asked_for(seeds_retriever, settings):
+    model = FakeModel("unusable")
+    answer, _ = ask(seeds_retriever, settings, model, "Which framework mitigates the bias a student GNN inherits from its teacher?")
+    assert answer.evidence[0].sentences == [
+        "As a consequence, the student model usually inherits and even exaggerates the bias from the teacher GNN.",
+        "Then we propose a principled framework named RELIANT to mitigate the bias exhibited by the student model.",
+    ]
+
+
+def test_a_paper_that_covers_the_question_but_scores_under_three_quarters_of_the_best_is_no_evidence(seeds_retriever, settings):
+    """MDM covers "graph neural networks explained" too, but scores 12.9 to GANExplainer's 18.2."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "How are graph neural networks explained?")
+    assert [source.paper.title.split(":")[0] for source in answer.evidence] == ["GANExplainer"]
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "What does knowledge distillation transfer from the teacher?")
+    assert [source.paper.title.split(":")[0] for source in answer.evidence] == ["RELIANT", "TinyMIM", "KD-CI-CAM"]
+
+
+def test_a_quoted_sentence_loses_the_abstracts_own_reference_markers(tmp_path):
+    from tests.conftest import write_corpus
+
+    records = [
+        {"title": "Quokkanet: sparse attention for genomes",
+         "abstract": "Long genomes strain the memory of attention models. Quokkanet cuts the memory of long-sequence "
+                     "models by 40% on three genome benchmarks [2]. It keeps their accuracy."},
+        {"title": "Wombat: routing with quantum annealing",
+         "abstract": "We route delivery trucks with quantum annealing. Wombat is 3 times faster than a greedy baseline."},
+    ]
+    folder = write_corpus(tmp_path / "c", {"a.jsonl": "".join(json.dumps(record) + "\n" for record in records)})
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
+    answer = Assistant(Retriever.open(settings), FakeModel("unusable"), settings).answer(
+        "How much memory does Quokkanet save on genomes?")
+    assert answer.path == "extractive"
+    assert answer.text == "Quokkanet cuts the memory of long-sequence models by 40% on three genome benchmarks [1]."
+
+
+def test_a_second_paper_scoring_exactly_the_required_share_of_the_first_is_evidence(tmp_path):
+    """Two abstracts alike but for one word score the same: at a required share of 1.0, both are evidence."""
+    from tests.conftest import write_corpus
+
+    records = [
+        {"title": "Quokka routing with widgets", "abstract": "Quokka routing sends parcels through widgets. It is fast on city maps."},
+        {"title": "Quokka routing with gadgets", "abstract": "Quokka routing sends parcels through gadgets. It is slow on city maps."},
+        {"title": "Wombat: routing with quantum annealing",
+         "abstract": "We route delivery trucks with quantum annealing. Wombat is 3 times faster than a greedy baseline."},
+    ]
+    folder = write_corpus(tmp_path / "c", {"a.jsonl": "".join(json.dumps(record) + "\n" for record in records)})
+    settings = Settings(corpus=folder, cache_dir=tmp_path / "cache", evidence_min_score_share=1.0)
+    answer = Assistant(Retriever.open(settings), FakeModel("unusable"), settings).answer(
+        "How does quokka routing send parcels on city maps?")
+    assert sorted(source.paper.title for source in answer.evidence) == ["Quokka routing with gadgets", "Quokka routing with widgets"]
+
+
+def test_a_sentence_is_shown_as_plain_text_with_its_own_marker_only(seeds_retriever):
+    from qa_bot.answer import Draft
+    from qa_bot.cite import CheckedSentence
+    from qa_bot.evidence import Source
+
+    paper = paper_with(seeds_retriever, MGTAB)
+    sentence = "MGTAB contains 10,199 expert-annotated users and 7 types of relationships."
+    draft = Draft(analyse("What is MGTAB?"), "What is MGTAB?", [], "fake.gguf", 0.0, 0.0)
+    shown = CheckedSentence("MGTAB contains <b>10,199</b> expert-annotated users [1] [2].", sentence, 1, sentence)
+    assert list(draft.present(shown, [Source(1, paper, 1.0, [sentence], sentence)])) == [
+        "MGTAB contains 10,199 expert-annotated users [1]."]
+
+
+def test_which_toolbox_gives_the_model_the_sentences_that_name_it(seeds_retriever, settings):
+    """"Which toolbox ...?" asks for the paper's name: the sentences holding "KoopmanLab" outrank the
+    opening one about partial differential equations, which matches the question's words as well."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+                    "Which toolbox solves partial differential equations with Koopman neural operators?")
+    assert answer.evidence[0].sentences == [
+        KOOPMAN_MODULE.removesuffix(" [1].") + ".",
+        "These demonstrations suggest the potential of KoopmanLab to be considered in diverse applications of partial "
+        "differential equations.",
+    ]
+
+
+def test_which_model_a_named_paper_starts_from_is_answered_with_another_models_sentence(seeds_retriever, settings):
+    """The question names TinyMIM, so "which model" asks for another one than TinyMIM: the sentence
+    about the large MIM-based pre-trained models, not one that only reports TinyMIM's scores."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "Which model is TinyMIM distilled from?")
+    assert answer.text == ("In this paper, we explore distillation techniques to transfer the success of large MIM-based "
+                           "pre-trained models to smaller ones [1].")
+
+
+def test_a_second_open_part_is_answered_by_a_sentence_sharing_even_a_common_word(seeds_retriever, settings):
+    """"How does it perform?" asks nothing in particular: the sentence sharing its one word
+    ("performed", a word most abstracts use) is quoted after the kept answer to "What is MGTAB?"."""
+    reply = "MGTAB is the first standardized graph-based benchmark for account detection [1]."
+    answer, _ = ask(seeds_retriever, settings, FakeModel(reply), "What is MGTAB? How does it perform?")
+    assert answer.path == "generated"
+    assert answer.text == f"{reply} In addition, we performed a thorough evaluation of MGTAB and other public datasets [1]."
+
+
+def test_which_dataset_a_named_module_was_validated_on_is_quoted_from_the_sentence_naming_it(seeds_retriever, settings):
+    """The question names PyTorch and KoopmanLab; the dataset asked for is another name (ERA5), so the
+    sentence introducing "KoopmanLab, a ... PyTorch module" is not the one quoted."""
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+                    "On which global climate dataset was the PyTorch module KoopmanLab validated?")
+    assert answer.path == "extractive" and answer.text == KOOPMAN_ERA5
+
+
+def test_a_followup_that_names_something_ranks_the_papers_holding_it_first(seeds_retriever, settings):
+    """"the GNN": of the papers found with the earlier turn, those that hold "GNN" come before
+    R2RISE, which scores well on "explain" but never says GNN."""
+    conversation = Conversation()
+    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant.answer("What is GANExplainer?", conversation)
+    found = assistant.retrieve(analyse("How does it explain the GNN?"), conversation)
+    assert found.search == "How does it explain the GNN? What is GANExplainer?"
+    titles = [hit.paper.title.split(":")[0] for hit in found.hits]
+    assert titles[0] == "GANExplainer" and titles[-1] == "R2RISE"
+    assert all(seeds_retriever.holds("GNN", hit.paper) for hit in found.hits[:-1])
+
+
+def test_a_followup_to_a_declined_question_is_searched_on_its_own_words(seeds_retriever, settings):
+    """The earlier turn cited nothing, and the best paper for both questions together does not cover
+    them: the follow-up is searched alone, and found."""
+    conversation = Conversation()
+    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant.answer("Who won the 2018 FIFA World Cup?", conversation)
+    found = assistant.retrieve(analyse("How does it explain graph neural networks?"), conversation)
+    assert (found.outcome, found.search) == ("answer", "How does it explain graph neural networks?")
+    assert found.hits[0].paper.title.startswith("GANExplainer")

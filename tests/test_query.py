@@ -57,3 +57,53 @@ def test_the_asking_part_of_a_question(question, asking):
 def test_a_question_that_asks_two_things_has_two_parts():
     assert parts_of("How many users, and how many relationship types does MGTAB contain?") == [
         "How many users", "how many relationship types does MGTAB contain?"]
+
+
+@pytest.mark.parametrize("question, asking", [
+    # A long Chinese question: from after the comma that starts the asking clause.
+    ("我们实验室只有两块GPU，时间也不多，训练数据也很少，MGG比DGCL框架快多少倍？", "MGG比DGCL框架快多少倍？"),
+    ("我们只有两块GPU和很少时间，MGG比DGCL框架快多少倍呢？", "MGG比DGCL框架快多少倍呢？"),  # 31 characters: cut
+    ("我们只有两块GPU和很少时间，MGG比DGCL框架快多少倍？", "我们只有两块GPU和很少时间，MGG比DGCL框架快多少倍？"),  # 30: short, whole
+    # A long Chinese question without a comma before its asking clause is kept whole.
+    ("我们实验室只有两块GPU而且时间也不多所以想知道MGG比DGCL框架快多少倍呢请告诉我",
+     "我们实验室只有两块GPU而且时间也不多所以想知道MGG比DGCL框架快多少倍呢请告诉我"),
+    # 15 words are a short question, kept whole; 16 are cut after the situation.
+    ("We run a small lab with GPUs, so how much faster is MGG than DGCL?",
+     "We run a small lab with GPUs, so how much faster is MGG than DGCL?"),
+    ("We run a small lab with our GPUs, so how much faster is MGG than DGCL?", "how much faster is MGG than DGCL?"),
+    # A sentence of situation, then "So which ...": the "So" goes with the situation, whatever its case.
+    ("We have two GPUs. So which method trains graph neural networks faster on several GPUs than DGCL?",
+     "which method trains graph neural networks faster on several GPUs than DGCL?"),
+    # A long question that starts by asking is its own asking part, its first word included.
+    ("So which method trains graph neural networks faster on several GPUs than DGCL does on them?",
+     "So which method trains graph neural networks faster on several GPUs than DGCL does on them?"),
+    # A long request that asks no question in words is kept whole.
+    ("Please summarise for me the main contribution of the paper on training graph neural networks across many GPUs in detail",
+     "Please summarise for me the main contribution of the paper on training graph neural networks across many GPUs in detail"),
+])
+def test_the_asking_part_of_a_long_question(question, asking):
+    assert asking_part(question) == asking
+
+
+def test_a_short_last_piece_stays_with_the_part_before_it():
+    assert parts_of("Which dataset does MGTAB build on? How many users does it have? Which relations does it hold? Why?") == [
+        "Which dataset does MGTAB build on?", "How many users does it have?", "Which relations does it hold? Why?"]
+
+
+def test_a_question_too_short_to_split_is_its_one_part():
+    assert parts_of("Why?") == ["Why?"]
+    assert [(part.text, part.asks) for part in analyse("Why?").parts] == [("Why?", "explanation")]
+
+
+def test_a_chinese_part_of_six_characters_asks_on_its_own():
+    assert parts_of("MGTAB包含多少个用户？有几种关系？") == ["MGTAB包含多少个用户？", "有几种关系？"]
+
+
+def test_which_datasets_asks_for_a_list():
+    assert analyse("Which datasets was KoopmanLab validated on?").asks == "list"
+    assert analyse("KoopmanLab在哪些数据集上做了验证？").asks == "list"
+
+
+def test_a_capitalised_word_inside_a_sentence_is_a_name_but_a_common_one_is_not():
+    assert names_in("What does the Koopman operator learn?") == ("Koopman",)
+    assert names_in("Which Transformer does MGTAB use with Monte Carlo sampling?") == ("MGTAB",)
