@@ -215,6 +215,10 @@ class Assistant:
         # Every paper that qualifies, not only the top k: a list is as long as the collection makes it.
         candidates = self.retriever.search(topic, max(self.settings.top_k, LIST_DEPTH)).hits or draft.hits
         papers = [hit for hit in candidates if self._covers(topic, hit.paper)][:LIST_DEPTH] or candidates[:1]
+        # The answer's sources are this search's papers down to the last one listed (at least the top
+        # k): every cited paper is among the sources (shared/CONTRACT.md), however long the list.
+        depth = max(position for position, hit in enumerate(candidates, start=1) if hit in papers) if papers else 0
+        draft.hits = candidates[: max(self.settings.top_k, depth)]
         terms = query_terms(topic)
         sources = [Source(marker, hit.paper, hit.score, [sentence := self.retriever.snippet(terms, hit.paper)], sentence)
                    for marker, hit in enumerate(papers, start=1)]

@@ -362,10 +362,12 @@ def test_evidence_sentences_keep_the_abstracts_order(seeds_retriever, settings):
 
 def test_a_list_of_papers_looks_past_the_top_k_papers(seeds_retriever, tmp_path):
     settings = Settings(corpus=SEEDS, cache_dir=tmp_path, top_k=2)
-    # Not through `ask`: the JSON's "sources" are the top_k hits, which a longer list goes past.
-    answer = Assistant(seeds_retriever, FakeModel("x"), settings).answer("Which papers use graph neural networks?")
+    # Through the contract: every cited paper is among the JSON's "sources", however long the list.
+    answer, contract = ask(seeds_retriever, settings, FakeModel("x"), "Which papers use graph neural networks?")
     titles = [citation.paper.title.split(":")[0] for citation in answer.citations]
     assert titles == ["GANExplainer", "RELIANT", "CCGC"]
+    assert len(contract["sources"]) >= 3 and [source["rank"] for source in contract["sources"]] == list(
+        range(1, len(contract["sources"]) + 1))
 
 
 def test_the_prompt_of_an_answer_is_the_one_the_model_was_given(seeds_retriever, settings):
