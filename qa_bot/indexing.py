@@ -224,8 +224,9 @@ def collection_of(corpus: Path, state: State, issues: list[CorpusIssue], setting
     ends = np.cumsum([entry.records for entry in state.files])
     files = {entry.name: state.record_positions[end - entry.records : end] for entry, end in zip(state.files, ends)}
     papers = StoredPapers(state.segments, state.live, lambda: state.names, files)
-    digest = hashlib.sha256("".join(f"{entry.name}\0{entry.sha256}\0" for entry in state.files).encode(
-        "utf-8", "surrogatepass"))
+    # The files read, as `load_corpus` hashes them: one that could not be read (no SHA-256) adds nothing.
+    digest = hashlib.sha256("".join(f"{entry.name}\0{entry.sha256}\0" for entry in state.files if entry.sha256)
+                            .encode("utf-8", "surrogatepass"))
     record_count = sum(entry.records for entry in state.files)
     lengths = np.concatenate([segment.lengths for segment in state.segments]).astype(np.float64)
     index = Index({term: number for number, term in enumerate(state.vocabulary)},
