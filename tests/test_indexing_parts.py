@@ -506,3 +506,193 @@ def test_a_file_that_cannot_be_read_is_reported_and_read_once_it_can(tmp_path, m
     second = open_collection(settings)  # nothing changed on disk, but the file was never read
     assert second.from_cache is False and second.corpus.issues == [] and second.corpus.paper_count == 3
     assert described(second.corpus) == described(load_corpus(folder))
+
+
+# Leftovers, failed writes, a cache that cannot be written ---------------------------------------------------
+
+
+def test_folders_no_manifest_names_are_removed_once_stale_and_nothing_else(tmp_path, monkeypatch):
+    folder = single_paper_files(tmp_path, 3)
+    settings = settings_for(folder, tmp_path / "cache")
+    open_collection(settings)
+    home = collection_folder(settings)
+    before = manifest_of(settings)
+    for entry in home.iterdir():  # the named folders too: age alone does not remove them
+        aged(entry, 3600)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine", "utf-8")
+    for name in ("seg-old", "gen-old", ".building-old", "notes"):
+        (home / name).mkdir()
+        aged(home / name, 3600)
+    (home / "seg-fresh").mkdir()  # another process may be about to name it
+    (home / "seg-boundary").mkdir()
+    (home / "seg-file").write_text("not a folder", "utf-8")
+    aged(home / "seg-file", 3600)
+    (home / "seg-link").symlink_to(outside)
+    (home / "gen-dangling").symlink_to(tmp_path / "nowhere")
+    for name in ("seg-link", "gen-dangling"):
+        aged(home / name, 3600)
+    now = time.time()
+    boundary = now - indexing.STALE_SECONDS
+    os.utime(home / "seg-boundary", (boundary, boundary))
+    monkeypatch.setattr(indexing, "time", SimpleNamespace(time=lambda: now, monotonic=time.monotonic))
+    (folder / "3.txt").write_text(f"{OTHERS[3]}\n", "utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        updated = open_collection(settings)
+    after = manifest_of(settings)
+    named = {segment["folder"] for segment in after["segments"]} | {after["generation"]["folder"]}
+    assert before["segments"][0]["folder"] in named and before["generation"]["folder"] not in named
+    assert sorted(entry.name for entry in home.iterdir()) == sorted(
+        {MANIFEST, *named, "seg-fresh", "seg-boundary", "notes", "seg-file", "seg-link", "gen-dangling"})
+    assert (outside / "keep.txt").read_text("utf-8") == "mine"  # a link is not followed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = open_collection(settings)
+    assert again.from_cache and described(again.corpus) == described(updated.corpus) == described(load_corpus(folder))
+
+
+def test_each_folder_is_written_under_a_staging_name_in_the_collection_folder(tmp_path, monkeypatch):
+    folder = single_paper_files(tmp_path, 2)
+    settings = settings_for(folder, tmp_path / "cache")
+    staged = []
+    for name in ("write_segment", "write_generation"):
+        real = getattr(indexing, name)
+
+        def spy(staging, *args, real=real):
+            staged.append(staging)
+            return real(staging, *args)
+
+        monkeypatch.setattr(indexing, name, spy)
+    open_collection(settings)
+    home = collection_folder(settings)
+    assert len(staged) == 2 and all(path.parent == home and path.name.startswith(".building-") for path in staged)
+    assert not any(path.exists() for path in staged)
+    payload = manifest_of(settings)
+    assert [segment["folder"][:4] for segment in payload["segments"]] == ["seg-"]
+    assert payload["generation"]["folder"][:4] == "gen-"
+
+
+def test_a_write_that_fails_leaves_no_staging_folder_and_the_collection_still_opens(tmp_path, monkeypatch):
+    folder = single_paper_files(tmp_path, 2)
+    settings = settings_for(folder, tmp_path / "cache")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    real = indexing.write_generation
+    calls = []
+
+    def full_disk(staging, state):
+        calls.append(staging)
+        real(staging, state)
+        if len(calls) == 1:  # the cache's copy; the temporary one is written
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(staging, state)
+
+    monkeypatch.setattr(indexing, "write_generation", full_disk)
+    with pytest.warns(UserWarning, match=f"cannot write the cache at {tmp_path / 'cache'} "
+                                         r"\(No space left on device\); continuing without it"):
+        collection = open_collection(settings)
+    assert described(collection.corpus) == described(load_corpus(folder))
+    home = collection_folder(settings)
+    assert not [entry.name for entry in home.iterdir() if entry.name.startswith(".building-")]
+    assert list(scratch.iterdir()) == []  # the temporary collection is removed once opened
+
+
+def test_a_cache_that_cannot_be_written_gives_a_collection_from_a_temporary_folder(tmp_path, monkeypatch):
+    folder = write_corpus(tmp_path / "c", MIXED)
+    cache = tmp_path / "cache"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    real = indexing.write_checked
+
+    def read_only_cache(path, *args):
+        if path.is_relative_to(cache):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(path, *args)
+
+    monkeypatch.setattr(indexing, "write_checked", read_only_cache)
+    with pytest.warns(UserWarning, match=f"cannot write the cache at {cache} "):
+        collection = open_collection(settings_for(folder, cache))
+    assert described(collection.corpus) == described(load_corpus(folder))
+    assert located(collection.corpus) == located(load_corpus(folder))
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_touched_file_whose_time_cannot_be_noted_still_opens_from_the_cache(tmp_path, monkeypatch):
+    folder = write_corpus(tmp_path / "c", MIXED)
+    settings = settings_for(folder, tmp_path / "cache")
+    open_collection(settings)
+    later = time.time_ns() + 5_000_000_000
+    os.utime(folder / "a.txt", ns=(later, later))
+
+    def read_only(*args):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(indexing, "write_checked", read_only)
+    with pytest.warns(UserWarning, match=f"cannot write the cache at {tmp_path / 'cache'} "
+                                         r"\(Read-only file system\); continuing without it"):
+        touched = open_collection(settings)
+    assert touched.from_cache and described(touched.corpus) == described(load_corpus(folder))
+    assert folder_changed(touched.corpus) is False
+
+
+# Damaged caches --------------------------------------------------------------------------------------------
+
+
+def rebuilt_with_a_warning(settings: Settings, folder: Path) -> None:
+    name = collection_folder(settings).name
+    with pytest.warns(UserWarning, match=f"the cached {name} failed its check and is rebuilt"):
+        collection = open_collection(settings)
+    assert collection.from_cache is False and described(collection.corpus) == described(load_corpus(folder))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert open_collection(settings).from_cache
+
+
+def replaced_array(settings: Settings, name: str, change) -> None:
+    """The generation's array `name` changed, written with a valid check: a store whose files are
+    sound but disagree with each other."""
+    payload = manifest_of(settings)
+    generation = collection_folder(settings) / payload["generation"]["folder"]
+    np.save(generation / f"{name}.npy", change(np.load(generation / f"{name}.npy")))
+    payload["generation"]["files"][f"{name}.npy"] = file_check(generation / f"{name}.npy")
+    rewrite_manifest(settings, payload)
+
+
+@pytest.mark.parametrize("damage", ["a record position short", "a record position past the end",
+                                    "a frequency too many", "a live flag too many", "a segment's start moved",
+                                    "no generation"])
+def test_a_store_whose_parts_disagree_is_rebuilt_with_one_warning(tmp_path, damage):
+    folder = write_corpus(tmp_path / "c", {"a.txt": f"{A1}\n{A2}\n", "b.txt": f"{A3}\n"})
+    settings = settings_for(folder, tmp_path / "cache")
+    open_collection(settings)
+    if damage == "a record position short":
+        replaced_array(settings, "record_positions", lambda positions: positions[:-1])
+    elif damage == "a record position past the end":
+        replaced_array(settings, "record_positions", lambda positions: np.array([*positions[:-1], 3]))
+    elif damage == "a frequency too many":
+        replaced_array(settings, "frequency", lambda frequency: np.pad(frequency, (0, 1)))
+    elif damage == "a live flag too many":
+        replaced_array(settings, "live", lambda live: np.pad(live, (0, 1)))
+    elif damage == "a segment's start moved":
+        payload = manifest_of(settings)
+        payload["segments"][0]["start"] = 1
+        rewrite_manifest(settings, payload)
+    else:
+        payload = manifest_of(settings)
+        del payload["generation"]
+        rewrite_manifest(settings, payload)
+    rebuilt_with_a_warning(settings, folder)
+
+
+def test_a_file_where_the_collection_folder_belongs_is_set_aside(tmp_path):
+    folder = write_corpus(tmp_path / "c", {"a.txt": f"{A1}\n"})
+    settings = settings_for(folder, tmp_path / "cache")
+    home = collection_folder(settings)
+    home.parent.mkdir(parents=True)
+    home.write_text("not a collection", "utf-8")
+    rebuilt_with_a_warning(settings, folder)
+    assert home.is_dir() and (home / MANIFEST).is_file()
