@@ -555,7 +555,7 @@ def record_positions(base: State, entries: list[FileEntry], readings: list[FileR
         else:
             begin, end = old[entry.name]
             parts.append(moved[base.record_positions[begin:end]])
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    return np.concatenate(parts).astype(np.int64)  # never empty: a corpus without records was refused
 
 
 def empty_state() -> State:

@@ -696,3 +696,21 @@ def test_a_file_where_the_collection_folder_belongs_is_set_aside(tmp_path):
     home.write_text("not a collection", "utf-8")
     rebuilt_with_a_warning(settings, folder)
     assert home.is_dir() and (home / MANIFEST).is_file()
+
+
+def test_a_file_removed_while_the_folder_is_scanned_is_reported(tmp_path, monkeypatch):
+    folder = write_corpus(tmp_path / "c", {"a.txt": f"{A1}\n", "b.txt": f"{A2}\n"})
+    stat = Path.stat
+    seen = []
+
+    def vanishing(path, **kwargs):
+        if path.name == "b.txt":
+            seen.append(path)
+            if len(seen) > 1:  # listed as a file, then gone
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
+        return stat(path, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", vanishing)
+    collection = open_collection(settings_for(folder, tmp_path / "cache"))
+    assert collection.corpus.issues == [CorpusIssue("b.txt", None, "cannot be read (No such file or directory); skipped")]
+    assert [paper.text for paper in collection.corpus.papers] == [A1]
