@@ -461,6 +461,16 @@ def test_a_large_reading_of_several_files_uses_one_worker_per_core(tmp_path, mon
     assert scores_by_paper(collection, words) == scores_by_paper(serial, words)
 
 
+def test_worker_processes_read_as_this_process_does(tmp_path, monkeypatch):
+    monkeypatch.setattr(indexing, "PARALLEL_BYTES", 200)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    folder = write_corpus(tmp_path / "c", {"a.txt": f"{A1}\n{A2}\n{A4}\n", "b.jsonl": MIXED["b.jsonl"],
+                                           "c.txt": f"{A3}\n{A5}\n"})
+    collection = open_collection(settings_for(folder, tmp_path / "cache"))  # real processes
+    assert described(collection.corpus) == described(load_corpus(folder))
+    assert located(collection.corpus) == located(load_corpus(folder))
+
+
 @pytest.mark.parametrize("case", ["one large file", "two files of exactly the threshold", "one core", "cores unknown"])
 def test_a_small_reading_or_a_single_core_needs_no_worker_processes(tmp_path, monkeypatch, pool, case):
     if case == "one large file":
