@@ -543,9 +543,9 @@ def test_folders_no_manifest_names_are_removed_once_stale_and_nothing_else(tmp_p
     (home / "gen-dangling").symlink_to(tmp_path / "nowhere")
     for name in ("seg-link", "gen-dangling"):
         aged(home / name, 3600)
-    now = time.time()
-    boundary = now - indexing.STALE_SECONDS
-    os.utime(home / "seg-boundary", (boundary, boundary))
+    now = float(int(time.time()))  # whole seconds: the age below is exact
+    boundary = int(now - indexing.STALE_SECONDS) * 1_000_000_000
+    os.utime(home / "seg-boundary", ns=(boundary, boundary))
     monkeypatch.setattr(indexing, "time", SimpleNamespace(time=lambda: now, monotonic=time.monotonic))
     (folder / "3.txt").write_text(f"{OTHERS[3]}\n", "utf-8")
     with warnings.catch_warnings():
