@@ -412,7 +412,8 @@ def test_an_opening_shows_the_progress_of_the_files_it_reads(tmp_path, monkeypat
     log = StringIO()
     assert open_collection(settings, Progress(log)).from_cache
     # the touched file is read and hashed, not parsed: no record is counted
-    assert [line.split(", ")[:2] for line in log.getvalue().splitlines()] == [["qa-bot: reading files 1/1", "0 records"]]
+    shown = [line.split(", ")[:2] for line in log.getvalue().splitlines()]
+    assert shown == [["qa-bot: reading files 1/1", "0 records"]]
 
 
 # Worker processes ------------------------------------------------------------------------------------------
@@ -722,5 +723,6 @@ def test_a_file_removed_while_the_folder_is_scanned_is_reported(tmp_path, monkey
 
     monkeypatch.setattr(Path, "stat", vanishing)
     collection = open_collection(settings_for(folder, tmp_path / "cache"))
-    assert collection.corpus.issues == [CorpusIssue("b.txt", None, "cannot be read (No such file or directory); skipped")]
+    gone = CorpusIssue("b.txt", None, "cannot be read (No such file or directory); skipped")
+    assert collection.corpus.issues == [gone]
     assert [paper.text for paper in collection.corpus.papers] == [A1]
