@@ -214,10 +214,14 @@ def test_each_corpus_folder_has_a_collection_of_its_own(tmp_path, monkeypatch):
 
 
 def test_a_corpus_without_an_indexable_word_opens_and_finds_nothing(tmp_path):
-    folder = write_corpus(tmp_path / "c", {"a.txt": "!!! ...\n"})
-    collection = open_collection(settings_for(folder, tmp_path / "cache"))
-    assert collection.corpus.paper_count == 1
+    folder = write_corpus(tmp_path / "c", {"a.txt": "!!! ...\n", "b.txt": "?? !!\n"})
+    settings = settings_for(folder, tmp_path / "cache")
+    collection = open_collection(settings)
+    assert collection.corpus.paper_count == 2
     assert not collection.index.unit_scores(query_units("graph")).any()
+    (folder / "b.txt").write_text("... ???\n", "utf-8")  # 1 of 3 positions dead: gathered, with no postings
+    updated = open_collection(settings)
+    assert segment_count(settings) == 1 and described(updated.corpus) == described(load_corpus(folder))
 
 
 # Updates ---------------------------------------------------------------------------------------------------
