@@ -213,7 +213,7 @@ def test_each_corpus_folder_has_a_collection_of_its_own(tmp_path, monkeypatch):
     int(first.name.removeprefix("collection-"), 16)
 
 
-def test_a_corpus_without_an_indexable_word_opens_and_finds_nothing(tmp_path):
+def test_a_corpus_without_an_indexable_word_opens_is_updated_and_finds_nothing(tmp_path):
     folder = write_corpus(tmp_path / "c", {"a.txt": "!!! ...\n", "b.txt": "?? !!\n"})
     settings = settings_for(folder, tmp_path / "cache")
     collection = open_collection(settings)
