@@ -224,8 +224,9 @@ def collection_of(corpus: Path, state: State, issues: list[CorpusIssue], setting
     ends = np.cumsum([entry.records for entry in state.files])
     files = {entry.name: state.record_positions[end - entry.records : end] for entry, end in zip(state.files, ends)}
     papers = StoredPapers(state.segments, state.live, lambda: state.names, files)
-    digest = hashlib.sha256("".join(f"{entry.name}\0{entry.sha256}\0" for entry in state.files).encode(
-        "utf-8", "surrogatepass"))
+    # The files read, as `load_corpus` hashes them: one that could not be read (no SHA-256) adds nothing.
+    digest = hashlib.sha256("".join(f"{entry.name}\0{entry.sha256}\0" for entry in state.files if entry.sha256)
+                            .encode("utf-8", "surrogatepass"))
     record_count = sum(entry.records for entry in state.files)
     lengths = np.concatenate([segment.lengths for segment in state.segments]).astype(np.float64)
     index = Index({term: number for number, term in enumerate(state.vocabulary)},
@@ -554,7 +555,7 @@ def record_positions(base: State, entries: list[FileEntry], readings: list[FileR
         else:
             begin, end = old[entry.name]
             parts.append(moved[base.record_positions[begin:end]])
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    return np.concatenate(parts).astype(np.int64)  # never empty: a corpus without records was refused
 
 
 def empty_state() -> State:
