@@ -154,3 +154,11 @@ def test_a_file_s_checksum_is_its_sha256(tmp_path):
     written_segment(tmp_path / "s", [b"one"])
     assert store.file_sha256(tmp_path / "s" / "texts.bin") == (  # `printf one | sha256sum`
         "7692c3ad3540bb803c020b3aee66cd8887123234ea0c6e7143c0add73ff431ed")
+
+
+def test_a_segment_whose_array_cannot_be_read_is_damaged(tmp_path):
+    folder = written_segment(tmp_path / "s", [b"one"])
+    (folder / "ids.npy").write_bytes(b"not an array")
+    with pytest.raises(DamagedStore) as raised:
+        StoredSegment(folder, 0, {})
+    assert raised.value.path == folder
