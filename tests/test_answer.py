@@ -453,11 +453,16 @@ def test_a_chatty_question_is_answered_from_the_part_that_asks(seeds_retriever, 
     assert answer.outcome == "answered" and "10,199 expert-annotated users" in answer.text
 
 
+def followup(retriever, settings, first: str, second: str):
+    """The second question's answer and contract, asked after the first in one conversation, when
+    the model's replies are unusable (so the answers are quoted evidence)."""
+    conversation, model = Conversation(), FakeModel("unusable")
+    ask(retriever, settings, model, first, conversation)
+    return ask(retriever, settings, model, second, conversation)
+
+
 def test_a_followup_with_no_words_of_its_own_is_answered_from_the_earlier_paper(seeds_retriever, settings):
-    conversation = Conversation()
-    model = FakeModel("unusable")
-    ask(seeds_retriever, settings, model, "What is MGTAB?", conversation)
-    answer, contract = ask(seeds_retriever, settings, model, "What about it?", conversation)
+    answer, contract = followup(seeds_retriever, settings, "What is MGTAB?", "What about it?")
     # The earlier turn's words choose the sentence: the one that introduces MGTAB.
     assert answer.text == ("To address these issues, we propose a Multi-Relational Graph-Based Twitter Account Detection "
                            "Benchmark (MGTAB), the first standardized graph-based benchmark for account detection [1].")
@@ -471,29 +476,26 @@ KOOPMAN_ERA5 = ("These variants are validated by mesh-independent and long-term 
                 "one of the largest high-resolution data sets of global-scale climate fields) [1].")
 
 
-def test_the_part_of_a_two_part_question_the_model_leaves_out_is_quoted(seeds_retriever, settings):
-    """The reply answers the second part (the climate dataset) only: the sentence that answers the
-    first (is there such a module?) follows it."""
-    era5 = "These variants are validated on ERA5, one of the largest high-resolution data sets of global-scale climate fields [1]."
-    question = "Is there a PyTorch module for Koopman neural operators? On which global climate dataset was it validated?"
-    answer, _ = ask(seeds_retriever, settings, FakeModel(era5), question)
-    assert answer.path == "generated" and answer.text == f"{era5} {KOOPMAN_MODULE}"
+KOOPMAN_CLIMATE = ("These variants are validated on ERA5, one of the largest high-resolution data sets of global-scale "
+                   "climate fields [1].")
 
 
-def test_a_part_that_asks_nothing_the_paper_answers_does_not_stop_the_next_from_being_answered(seeds_retriever, settings):
-    """"What is KoopmanLab?" has no word but the name to look for; the dataset it asks next is quoted."""
-    question = "What is KoopmanLab? On which global climate dataset was it validated?"
-    answer, _ = ask(seeds_retriever, settings, FakeModel(KOOPMAN_MODULE), question)
-    assert answer.path == "generated" and answer.text == f"{KOOPMAN_MODULE} {KOOPMAN_ERA5}"
-
-
-def test_a_reply_that_names_only_the_asked_about_module_gets_the_dataset_quoted(seeds_retriever, settings):
-    """"Which dataset" asks for another name than those of the question: a kept sentence naming only
-    KoopmanLab does not answer it, so the sentence naming ERA5 is quoted."""
-    reply = "KoopmanLab is validated on one of the largest high-resolution data sets of global-scale climate fields [1]."
-    question = "On which global climate dataset was the PyTorch module KoopmanLab validated?"
+@pytest.mark.parametrize("question, reply, quoted", [
+    # The reply answers the second part (the climate dataset) only: the sentence that answers the
+    # first (is there such a module?) follows it.
+    ("Is there a PyTorch module for Koopman neural operators? On which global climate dataset was it validated?",
+     KOOPMAN_CLIMATE, KOOPMAN_MODULE),
+    # "What is KoopmanLab?" has no word but the name to look for; the dataset it asks next is quoted.
+    ("What is KoopmanLab? On which global climate dataset was it validated?", KOOPMAN_MODULE, KOOPMAN_ERA5),
+    # "Which dataset" asks for another name than those of the question: a kept sentence naming only
+    # KoopmanLab does not answer it, so the sentence naming ERA5 is quoted.
+    ("On which global climate dataset was the PyTorch module KoopmanLab validated?",
+     "KoopmanLab is validated on one of the largest high-resolution data sets of global-scale climate fields [1].",
+     KOOPMAN_ERA5),
+], ids=["part-left-out", "part-asking-nothing", "reply-naming-only-the-module"])
+def test_the_part_a_reply_leaves_unanswered_is_quoted_after_it(seeds_retriever, settings, question, reply, quoted):
     answer, _ = ask(seeds_retriever, settings, FakeModel(reply), question)
-    assert answer.path == "generated" and answer.text == f"{reply} {KOOPMAN_ERA5}"
+    assert answer.path == "generated" and answer.text == f"{reply} {quoted}"
 
 
 def test_which_framework_gets_the_sentence_that_names_it_when_the_reply_does_not(seeds_retriever, settings):
@@ -531,10 +533,7 @@ def test_a_kept_sentence_is_shown_without_markup_or_markers_of_no_source(seeds_r
 
 
 def test_a_chinese_followup_asking_how_many_is_answered_with_the_earlier_papers_number(seeds_retriever, settings):
-    conversation = Conversation()
-    model = FakeModel("unusable")
-    ask(seeds_retriever, settings, model, "MGTAB包含多少个专家标注的用户？", conversation)
-    answer, _ = ask(seeds_retriever, settings, model, "它有多少？", conversation)
+    answer, _ = followup(seeds_retriever, settings, "MGTAB包含多少个专家标注的用户？", "它有多少？")
     assert answer.text == ("据英文摘要[1]：“MGTAB contains 10,199 expert-annotated users and 7 types of relationships, "
                            "ensuring high-quality annotation and diversified relations”。")
 
