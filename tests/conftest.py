@@ -1,4 +1,6 @@
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,10 +12,21 @@ SEEDS = PROJECT_ROOT / "seeds"
 DATA = Path(__file__).parent / "data"
 
 
+def pytest_configure(config):
+    """Under `make mutation`, each mutant's tests run in a fork of mutmut's process, which has run
+    the whole suite: the lru caches of the mutated modules hold what the unmutated code computed,
+    and a mutant of a cached function (cite.stated_facts) would be tested against them."""
+    if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        for module in [module for name, module in sys.modules.items() if name.startswith("qa_bot.")]:
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own index cache, and no QA_BOT_* variable of the developer leaks in."""
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("QA_BOT_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("QA_BOT_CACHE_DIR", str(tmp_path / "cache"))
