@@ -217,7 +217,7 @@ class Assistant:
         papers = [hit for hit in candidates if self._covers(topic, hit.paper)][:LIST_DEPTH] or candidates[:1]
         # The answer's sources are this search's papers down to the last one listed (at least the top
         # k): every cited paper is among the sources (shared/CONTRACT.md), however long the list.
-        depth = max(position for position, hit in enumerate(candidates, start=1) if hit in papers) if papers else 0
+        depth = max(position for position, hit in enumerate(candidates, start=1) if hit in papers)
         draft.hits = candidates[: max(self.settings.top_k, depth)]
         terms = query_terms(topic)
         sources = [Source(marker, hit.paper, hit.score, [sentence := self.retriever.snippet(terms, hit.paper)], sentence)

@@ -366,8 +366,9 @@ def test_a_list_of_papers_looks_past_the_top_k_papers(seeds_retriever, tmp_path)
     answer, contract = ask(seeds_retriever, settings, FakeModel("x"), "Which papers use graph neural networks?")
     titles = [citation.paper.title.split(":")[0] for citation in answer.citations]
     assert titles == ["GANExplainer", "RELIANT", "CCGC"]
-    assert len(contract["sources"]) >= 3 and [source["rank"] for source in contract["sources"]] == list(
-        range(1, len(contract["sources"]) + 1))
+    sources = contract["sources"]
+    assert [source["rank"] for source in sources] == list(range(1, len(sources) + 1))
+    assert sources[-1]["paper_id"] == answer.citations[-1].paper.paper_id  # down to the last paper listed
 
 
 def test_the_prompt_of_an_answer_is_the_one_the_model_was_given(seeds_retriever, settings):

@@ -329,6 +329,8 @@ def test_facts_written_together_share_their_context_and_respectively_pairs_by_or
     assert misattributed("It gains 9.4 for 30-shot", sentences) is None  # 30 is one of "10/30-shot"
     # "shot" is written onto 10, not said of the 9.4 after it
     assert misattributed("It gains 8.2 for 10-shot and 9.4 for 30-shot", sentences) is None
+    # and what is written onto a number is said of it
+    assert misattributed("It reaches 60% in 3-shot", ["It uses 3 GPUs and reaches 60% in 5-shot tests."]) == "3"
     assert misattributed("It gains 9.4 for 30-shot", ["It gains 8.2 for 30-shot and 9.4 for 10 shots."]) == "9.4"
     assert misattributed("BLIX and ZORP sample every frame and frames sparsely respectively",
                          TWO_COUNTS_SOURCE.sentences) is None
