@@ -1,6 +1,7 @@
 import json
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,19 @@ DATA = Path(__file__).parent / "data"
 def pytest_configure(config):
     """Under `make mutation`, each mutant's tests run in a fork of mutmut's process, which has run
     the whole suite: the lru caches of the mutated modules hold what the unmutated code computed,
-    and a mutant of a cached function (cite.stated_facts) would be tested against them."""
+    and a mutant of a cached function (cite.stated_facts) would be tested against them. The other
+    modules' caches stay (the dictionary's among them): no unmutated module calls a mutated one."""
     if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
-        for module in [module for name, module in sys.modules.items() if name.startswith("qa_bot.")]:
+        for module in mutated_modules():
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
+
+
+def mutated_modules() -> list:
+    paths = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["mutmut"]["only_mutate"]
+    names = [path.removesuffix(".py").replace("/", ".") for path in paths]
+    return [sys.modules[name] for name in names if name in sys.modules]
 
 
 @pytest.fixture(autouse=True)
