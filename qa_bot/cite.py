@@ -243,7 +243,7 @@ def stated_facts(text: str) -> tuple[StatedFact, ...]:
     """Each number and name of the text with what the text says of it."""
     groups = fact_groups(text)
     facts = []
-    for number, group in enumerate(groups):
+    for group in groups:
         kind, start, end = group[0].kind, group[0].start, group[-1].end
         same_kind = [other for other in groups if other[0].kind == kind and other is not group]
         left = max([found.end() for found in CLAUSE_BREAK.finditer(text, 0, start)]
@@ -396,8 +396,12 @@ def source_support(claim: str, source: Source) -> Support:
 
 def source_doubts(claim: str, sentences: list[str]) -> tuple[str, ...]:
     """What the source as a whole contradicts: a fact it says of something else, a phrase it never uses."""
-    fact, phrase = misattributed(claim, sentences), invented_phrase(claim, sentences)
-    return (*([f"({fact}: said of something else)"] if fact else []), *([f"({phrase}: not in the source)"] if phrase else []))
+    doubts = []
+    if fact := misattributed(claim, sentences):
+        doubts.append(f"({fact}: said of something else)")
+    if phrase := invented_phrase(claim, sentences):
+        doubts.append(f"({phrase}: not in the source)")
+    return tuple(doubts)
 
 
 def invented_phrase(claim: str, sentences: list[str]) -> str | None:
