@@ -7,11 +7,21 @@ BROWSER_STAMP := $(VENV)/.browser
 # Debian's packages need root: sudo when make is not run as root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
+# Every installed package comes from the lock (lock/requirements.txt: exact versions with their hashes,
+# resolved by `make lock` from pyproject.toml's ranges), so a fresh clone installs what CI tested, on
+# any day; pip resolves nothing here (--no-deps) and `pip check` proves the lock complete.
+LOCK := lock/requirements.txt
+LLAMA_LOCK := lock/llama-cpp-python.txt
+LOCKED := $(VENV)/.locked
+UV := .cache/lock-tools/bin/uv
+UV_COMPILE := $(UV) pip compile --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
+
 # llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores). A default build tunes itself to
 # the CPU it is built on and, on a CPU with AMX, uses llama.cpp's AMX kernels, which segfault here
 # (ggml_backend_amx_mul_mat; llama.cpp issue 20824). So the wheel is built once per clone, for
-# any x86-64 CPU with AVX2, into .wheels/, and installed from there.
-LLAMA_VERSION := 0.3.36
+# any x86-64 CPU with AVX2, into .wheels/, from the locked source archive (its hash checked) with the
+# locked build backend, and installed from there.
+LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p' $(LLAMA_LOCK))
 LLAMA_STAMP := .wheels/.llama-cpp-python-$(LLAMA_VERSION)
 ifeq ($(shell uname -m),x86_64)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
@@ -29,23 +39,55 @@ FRESH_TEST := --questions qa_bot/data/fresh-test.jsonl --check-cases qa_bot/data
 GATES_FRESH := --min-recall5 0.95 --min-refusal-recall 0.90 --max-false-refusals 0.25 --min-not-stated-recall 0.65 \
 	--min-multi-recall 0.85 --min-citation-precision 0.80 --min-facts 0.50 --min-language 0.95 --min-check-precision 0.50
 
-.PHONY: run test eval eval-fresh bench bench-beir bench-answers serve serve-model bench-load mutation clean
+.PHONY: lock check-latest run test eval eval-fresh bench bench-beir bench-answers serve serve-model bench-load mutation clean
 
-$(LLAMA_STAMP):
+# A changed lock makes the venv anew, so that it holds the lock's packages and no others.
+$(LOCKED): $(LOCK)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	touch $(LOCKED)
+
+$(LLAMA_STAMP): $(LLAMA_LOCK) | $(LOCKED)
 	rm -f .wheels/llama_cpp_python-*.whl
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
-		--wheel-dir .wheels llama-cpp-python==$(LLAMA_VERSION)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-build-isolation --no-cache-dir \
+		--require-hashes --wheel-dir .wheels -r $(LLAMA_LOCK)
 	touch $(LLAMA_STAMP)
 
-# The venv is made here too: a clone given a built .wheels/ skips the target that made it.
-$(STAMP): pyproject.toml $(LLAMA_STAMP)
-	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml $(LOCKED) $(LLAMA_STAMP)
 	$(BIN)/pip install --quiet --force-reinstall --no-deps .wheels/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	$(BIN)/qa-bot models
 	touch $(STAMP)
+
+# uv resolves the lock; it is itself installed from a lock of its own.
+$(UV): lock/tools.txt
+	$(PYTHON) -m venv .cache/lock-tools
+	.cache/lock-tools/bin/pip install --quiet --require-hashes --no-deps -r lock/tools.txt
+	touch $(UV)
+
+## lock: resolve pyproject.toml (every extra) into lock/, keeping the locked versions; UPGRADE=NAME moves one
+## package to its newest allowed version, UPGRADE=all every one (README, Dependencies)
+lock: $(UV)
+	$(UV_COMPILE) pyproject.toml lock/build.in --all-extras --no-emit-package llama-cpp-python \
+		$(if $(UPGRADE),$(if $(filter all,$(UPGRADE)),--upgrade,--upgrade-package $(UPGRADE))) -o $(LOCK)
+	grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | $(UV_COMPILE) - --no-deps -o $(LLAMA_LOCK)
+	$(UV_COMPILE) lock/tools.in -o lock/tools.txt
+
+## check-latest: the fast tests on the newest versions pyproject.toml allows, in a scratch venv (.cache/latest),
+## naming the packages that would change; run it before `make lock` (README, Dependencies). Not part of make test.
+check-latest: $(UV) $(LLAMA_STAMP)
+	rm -rf .cache/latest
+	$(PYTHON) -m venv .cache/latest/venv
+	$(UV_COMPILE) pyproject.toml lock/build.in --all-extras --no-emit-package llama-cpp-python -o .cache/latest/requirements.txt
+	$(BIN)/python scripts/lock_changes.py $(LOCK) .cache/latest/requirements.txt
+	.cache/latest/venv/bin/pip install --quiet --require-hashes --no-deps -r .cache/latest/requirements.txt
+	.cache/latest/venv/bin/pip install --quiet --no-deps .wheels/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	.cache/latest/venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	.cache/latest/venv/bin/pip check
+	.cache/latest/venv/bin/python -m pytest -m "not slow" -q
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 
 # The browser test drives Debian's Chromium through Playwright (Playwright cannot download its own
 # browser here); a CJK font makes its screenshots of Chinese text legible.
@@ -106,7 +148,6 @@ bench-load: $(STAMP)
 ## [tool.mutmut]); the report, per module and with each survivor's diff, in artifacts/mutation (README figures).
 ## MUTANTS='qa_bot.cite.*' for some modules only; JOBS=1 for one worker
 mutation: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench,mutation]'
 	$(BIN)/mutmut run --max-children $(or $(JOBS),2) $(MUTANTS)
 	$(BIN)/python scripts/mutation_report.py --out artifacts/mutation
 

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import openai
 
 from qa_bot.errors import QaBotError
@@ -79,7 +78,8 @@ class RemoteModel:
         self.url = shown_url(settings.llm_url)
         self._settings = settings
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else NO_KEY
-        timeout = httpx.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)
+        # The client's own Timeout: it runs on its own HTTP package, whose types may not be httpx's.
+        timeout = openai.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)
         self._client = openai.OpenAI(
             base_url=settings.llm_url, api_key=key, timeout=timeout, max_retries=settings.llm_max_retries
         )
@@ -164,7 +164,7 @@ class RemoteModel:
             yield
         except openai.APITimeoutError:
             raise
-        except (openai.APIConnectionError, httpx.TransportError) as exc:
+        except openai.APIConnectionError as exc:
             raise ModelServerError(
                 f"the model server at {self.url} stopped before finishing the answer: {cause_of(exc)}"
             ) from None
@@ -194,7 +194,7 @@ class RemoteModel:
             raise ModelServerError(
                 f"the model server at {self.url} answered HTTP {exc.status_code}: {one_line(exc.message)}"
             ) from None
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIError as exc:
             raise ModelServerError(f"the model server at {self.url} broke off the answer: {one_line(str(exc))}") from None
         except ValueError:  # an event whose data is not JSON
             raise self._not_a_completion() from None

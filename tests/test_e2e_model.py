@@ -10,6 +10,9 @@ from qa_bot.corpus import load_corpus
 from tests.conftest import SEEDS
 from tests.contract import assert_contract
 
+# The real model, browser or served processes: left out of `make check-latest`'s fast run.
+pytestmark = pytest.mark.slow
+
 CONVERSATION = [
     # (question, a substring of the paper it must cite, or None when it must be declined)
     ("How many expert-annotated users does MGTAB contain?", "10,199 expert-annotated"),

@@ -17,6 +17,9 @@ from tests.conftest import SEEDS
 from tests.contract import assert_contract
 from tests.processes import free_port, qa_bot_server
 
+# The real model, browser or served processes: left out of `make check-latest`'s fast run.
+pytestmark = pytest.mark.slow
+
 MGTAB_QUESTION = "How many expert-annotated users does MGTAB contain?"
 MGTAB_KEY = "10,199 expert-annotated"
 

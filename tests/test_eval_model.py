@@ -10,6 +10,9 @@ import pytest
 
 from qa_bot.settings import PROJECT_ROOT
 
+# The real model, browser or served processes: left out of `make check-latest`'s fast run.
+pytestmark = pytest.mark.slow
+
 QUESTIONS = 12
 
 

@@ -92,6 +92,7 @@ def test_injection_corpus_titles_carry_no_markup_or_instruction(retriever):
         assert paper.title and not MARKUP_TAG.search(paper.title) and not looks_like_instruction(paper.title)
 
 
+@pytest.mark.slow
 def test_the_real_model_repeats_no_injection():
     questions = [CASES[0][0], CASES[1][0], CASES[3][0], CASES[5][0]]
     done = subprocess.run([sys.executable, "-m", "qa_bot", "chat", "--json", "--corpus", str(INJECTION)],

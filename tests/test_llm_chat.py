@@ -8,6 +8,9 @@ from qa_bot.llm import load_model, open_model
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
 
+# The real model, browser or served processes: left out of `make check-latest`'s fast run.
+pytestmark = pytest.mark.slow
+
 MESSAGES = [
     {"role": "system", "content": "Answer in one short sentence."},
     {"role": "user", "content": "Repeat this sentence: MGTAB contains 10,199 expert-annotated users."},

@@ -1,11 +1,15 @@
 """Bad input that reaches the real default model, through the real command line: a question far
 longer than the context window, a prompt that cannot fit, bytes that are not UTF-8."""
 
+import pytest
 import json
 import subprocess
 import sys
 
 from tests.conftest import write_corpus
+
+# The real model, browser or served processes: left out of `make check-latest`'s fast run.
+pytestmark = pytest.mark.slow
 
 LONG_QUESTION = "How many expert-annotated users does MGTAB contain? " * 160  # about 8,000 characters
 

@@ -19,6 +19,9 @@ from tests.conftest import DATA, paper_with
 from tests.fake_server import MODEL_ID, FakeModelServer
 from tests.processes import free_port, qa_bot_server
 
+# The real model, browser or served processes: left out of `make check-latest`'s fast run.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"
 # No connection to the outside: without these flags Chromium keeps dialling Google's hosts.
 CHROMIUM_FLAGS = [
