@@ -23,7 +23,7 @@ from qa_bot.errors import QaBotWarning
 
 # Part of every cached name: a build of another format (an older checkout) keeps its own files
 # instead of failing this one's checks on every run.
-FORMAT = "2"
+FORMAT = "3"  # 3: a .jsonl record's id is its location's key
 ATTEMPTS = 5  # renames tried while other writers keep replacing a stale entry
 
 

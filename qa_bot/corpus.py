@@ -1,7 +1,8 @@
 """Load a folder of abstracts into deduplicated papers with stable ids and every location.
 
 Formats (see shared/CONTRACT.md and `qa_bot.readers`, one reader each): seed `.txt` files, `.jsonl`,
-BibTeX `.bib`, `.ris`, CSL-JSON `.json`, `.csv` and `.tsv`. Files are found recursively and read in
+BibTeX `.bib`, `.ris`, CSL-JSON `.json`, `.csv` and `.tsv`, each also gzip-compressed (`corpus.jsonl.gz`:
+large exports are often shipped so). Files are found recursively and read in
 path order; the records of every format become papers here, with the metadata their records have
 (title, authors, year, venue, DOI, URL) and a derived title (`qa_bot.titles`) when none has a title.
 
@@ -14,8 +15,10 @@ without an abstract are counted in one note per file, which strict mode lets pas
 other encodings, and near-duplicate abstracts (only texts equal up to white space are merged).
 """
 
+import gzip
 import hashlib
 import os
+import zlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +34,8 @@ from qa_bot.titles import derive_titles
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 LATIN_RUN = re.compile(r"[A-Za-z]+")
 SUFFIXES = tuple(READERS)
-KNOWN_FORMATS = ", ".join(SUFFIXES)
+COMPRESSED = ".gz"
+KNOWN_FORMATS = ", ".join(SUFFIXES) + ", each also as .gz"
 
 
 def places(locations: list[Location]) -> str:
@@ -261,22 +265,34 @@ def corpus_files(folder: Path) -> tuple[list[Path], list[CorpusIssue]]:
         Path(root) / name
         for root, _, names in os.walk(folder, onerror=unreadable)
         for name in names
-        if Path(name).suffix.lower() in SUFFIXES and (Path(root) / name).is_file()
+        if format_suffix(name) in SUFFIXES and (Path(root) / name).is_file()
     )
     if not files:
         raise CorpusError(f"no corpus files ({KNOWN_FORMATS}) in {folder}")
     return files, issues
 
 
+def format_suffix(name: str) -> str:
+    """The suffix that names a file's format: "corpus.jsonl.gz" is JSONL, compressed."""
+    lowered = name.lower()
+    return Path(lowered.removesuffix(COMPRESSED) if lowered.endswith(COMPRESSED) else lowered).suffix
+
+
 def parse_file(name: str, raw: bytes) -> tuple[list[Record], list[CorpusIssue]]:
-    """The file's records by the reader of its suffix (`qa_bot.readers`), once it decodes as UTF-8."""
+    """The file's records by the reader of its suffix (`qa_bot.readers`), once it decodes as UTF-8
+    (after decompressing a .gz)."""
+    if name.lower().endswith(COMPRESSED):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error):
+            return [], [CorpusIssue(name, None, "not a valid gzip file; the whole file was skipped")]
     text = raw.removeprefix(b"\xef\xbb\xbf")
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = text.count(b"\n", 0, exc.start) + 1
         return [], [CorpusIssue(name, line, "not valid UTF-8; the whole file was skipped")]
-    reading = READERS[Path(name).suffix.lower()](name, decoded.replace("\r\n", "\n"))
+    reading = READERS[format_suffix(name)](name, decoded.replace("\r\n", "\n"))
     return reading.records, reading.issues
 
 

@@ -64,7 +64,7 @@ def references_bibtex(papers: list[Paper]) -> str:
 
 
 def bibtex_key(paper: Paper) -> str:
-    return next((loc.key for loc in paper.locations if loc.key), f"qa{paper.paper_id}")
+    return next((loc.key for loc in paper.locations if loc.key and loc.file.endswith(".bib")), f"qa{paper.paper_id}")
 
 
 def bibtex_fields(paper: Paper) -> list[Field]:

@@ -1,8 +1,9 @@
 """The evaluation question set: a JSONL file, one question per line, validated with pydantic.
 
-Gold papers are named by a distinctive substring of their abstract ("7,526 well-labeled"), not by
-a paper id, so the set survives changes to the corpus that leave those papers' text alone; each
-must name exactly one paper of the corpus evaluated. Required facts are lists of accepted
+Gold papers are named by a record's own id where the collection gives one ("MED-10" of a .jsonl
+record, a BibTeX key), else by a title, else by a distinctive substring of the abstract ("7,526
+well-labeled"), so a set survives changes to the corpus that leave those papers alone; each must
+name exactly one paper of the corpus evaluated. Required facts are lists of accepted
 variants ("7,526" or "7526"). A follow-up carries the earlier questions of its conversation.
 """
 
@@ -31,7 +32,7 @@ class Question(BaseModel):
     question: str = Field(min_length=1)
     lang: Literal["en", "zh"]
     kind: Kind
-    gold: list[str] = Field(default_factory=list, description="A distinctive substring of each gold paper's abstract.")
+    gold: list[str] = Field(default_factory=list, description="Each gold paper's record id, title, or a distinctive substring of its abstract.")
     facts: list[list[str]] = Field(default_factory=list, description="Each required fact's accepted variants.")
     context: list[str] = Field(default_factory=list, description="The earlier questions of the conversation.")
 
@@ -79,18 +80,30 @@ class QuestionSet:
     def gold_papers(self, corpus: Corpus) -> dict[str, list[str]]:
         """Each question's gold paper ids in `corpus`; a key that names no paper, or several, is an
         error naming its line (the set does not fit this corpus)."""
-        resolved = {}
+        papers, resolved = corpus.papers, {}
         for question in self.questions:
             resolved[question.id] = []
             for key in question.gold:
-                found = [paper.paper_id for paper in corpus.papers if key in paper.text]
+                found = papers_named(papers, key)
                 if len(found) != 1:
                     raise BadInputError(
                         f"{self.path}:{self.lines[question.id]}: gold {key!r} of {question.id} names "
                         f"{len(found)} papers of the corpus, not one"
                     )
-                resolved[question.id].append(found[0])
+                resolved[question.id].append(found[0].paper_id)
+            # Two records of one abstract (ids of duplicates) are one paper.
+            resolved[question.id] = list(dict.fromkeys(resolved[question.id]))
         return resolved
+
+
+def papers_named(papers: list[Paper], key: str) -> list[Paper]:
+    """The papers a gold key names: by a record's id, else by title, else by a substring of the abstract."""
+    for names in (lambda paper: any(location.key == key for location in paper.locations),
+                  lambda paper: key in (paper.title, paper.given_title),
+                  lambda paper: key in paper.text):
+        if found := [paper for paper in papers if names(paper)]:
+            return found
+    return []
 
 
 def load_questions(path: Path = DEFAULT_QUESTIONS) -> QuestionSet:
@@ -151,7 +164,7 @@ def load_check_cases(path: Path, corpus: Corpus) -> list[tuple[CheckCase, Paper]
         lines = path.read_text("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInputError(f"cannot read check cases {path}: {exc}") from None
-    cases = []
+    cases, papers = [], corpus.papers
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -160,8 +173,8 @@ def load_check_cases(path: Path, corpus: Corpus) -> list[tuple[CheckCase, Paper]
             case = CheckCase.model_validate(json.loads(line))
         except (json.JSONDecodeError, ValidationError) as exc:
             raise BadInputError(f"{where}: not a check case ({str(exc).splitlines()[0]})") from None
-        papers = [paper for paper in corpus.papers if case.gold in paper.text]
-        if len(papers) != 1 or not all(sentence in papers[0].text for sentence in case.evidence):
+        named = papers_named(papers, case.gold)
+        if len(named) != 1 or not all(sentence in named[0].text for sentence in case.evidence):
             raise BadInputError(f"{where}: gold must name one paper, and its evidence must be verbatim sentences of it")
-        cases.append((case, papers[0]))
+        cases.append((case, named[0]))
     return cases

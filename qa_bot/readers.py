@@ -3,7 +3,7 @@ into typed `Record`s (an abstract, where it stands, and the metadata the record 
 `CorpusIssue`s met on the way. `qa_bot.corpus` picks the reader by suffix and makes the papers.
 
 - `.txt`: one abstract per non-empty line; `translated by ...` marker lines are ignored.
-- `.jsonl`: one object a line: `abstract`, and `title`, `url`, `id`, `authors` (a list, or one
+- `.jsonl`: one object a line: `abstract`, and `title`, `url`, `id` (the record's key), `authors` (a list, or one
   string "A and B"), `year` or `published`, `doi`, `venue` (arXiv-style dumps); and OpenAlex works:
   `abstract_inverted_index` rebuilt into the text, `display_name`, `publication_year`,
   `authorships[].author.display_name`, `primary_location.source.display_name`.
@@ -148,12 +148,19 @@ def read_jsonl(name: str, text: str) -> Reading:
         except ValueError as exc:
             reading.problem(number, f"{exc}; skipped")
             continue
-        reading.add(number, abstract, title=obj.get("title") or obj.get("display_name"),
+        reading.add(number, abstract, key=record_key(obj.get("id")), title=obj.get("title") or obj.get("display_name"),
                     authors=_names(obj.get("authors")) or openalex_authors(obj.get("authorships")),
                     year=year_of(obj.get("year") or obj.get("published") or obj.get("publication_year")),
                     venue=_text(obj.get("venue")) or openalex_venue(obj.get("primary_location")),
                     doi=doi_of(obj.get("doi")), url=obj.get("url") or None)
     return reading.finished()
+
+
+def record_key(value) -> str | None:
+    """A record's own id ("MED-10", 42), by which an evaluation or the user names it."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value).strip() or None
 
 
 def inverted_abstract(index) -> str | None:

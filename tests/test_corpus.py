@@ -1,3 +1,4 @@
+import gzip
 import json
 
 import pytest
@@ -82,6 +83,35 @@ def test_jsonl_records_merge_with_txt_records(tmp_path):
     shared = corpus.papers[0]
     assert [(loc.file, loc.line) for loc in shared.locations] == [("a.txt", 1), ("b.jsonl", 1)]
     assert shared.title == "Graphs" and shared.url == "u"
+
+
+def test_a_jsonl_record_id_is_the_key_of_its_location(tmp_path):
+    folder = write_corpus(tmp_path / "c", {"b.jsonl": json.dumps({"abstract": "One.", "id": "MED-10"}) + "\n"
+                                           + json.dumps({"abstract": "Two.", "id": 42}) + "\n"
+                                           + json.dumps({"abstract": "Three.", "id": {"nested": 1}}) + "\n"})
+    assert [paper.locations[0].key for paper in load_corpus(folder).papers] == ["MED-10", "42", None]
+
+
+def test_a_gzip_compressed_file_is_read_as_its_inner_format(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    lines = [json.dumps({"abstract": "Statins and breast cancer survival.", "id": "MED-10", "title": "Statins"}),
+             json.dumps({"abstract": "Soy intake and bone density.", "id": "MED-11"})]
+    (folder / "export.jsonl.gz").write_bytes(gzip.compress("\n".join(lines).encode("utf-8")))
+    (folder / "notes.txt.gz").write_bytes(gzip.compress(b"A third abstract, in a compressed text file.\n"))
+    corpus = load_corpus(folder)
+    assert [(paper.text[:5], paper.locations[0].file, paper.locations[0].line) for paper in corpus.papers] == [
+        ("Stati", "export.jsonl.gz", 1), ("Soy i", "export.jsonl.gz", 2), ("A thi", "notes.txt.gz", 1)]
+    assert corpus.papers[0].title == "Statins"
+    assert open_collection(Settings(corpus=folder, cache_dir=tmp_path / "cache")).corpus.paper_count == 3
+
+
+def test_a_broken_gzip_file_is_skipped_with_an_issue(tmp_path):
+    folder = write_corpus(tmp_path / "c", {"good.txt": "A good abstract.\n"})
+    (folder / "broken.jsonl.gz").write_bytes(b"not gzip at all")
+    corpus = load_corpus(folder)
+    assert [paper.text for paper in corpus.papers] == ["A good abstract."]
+    assert [str(issue) for issue in corpus.issues] == ["broken.jsonl.gz: not a valid gzip file; the whole file was skipped"]
 
 
 def test_malformed_lines_are_reported_and_skipped(tmp_path):

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from qa_bot.answer import Assistant
+from qa_bot.corpus import load_corpus
 from qa_bot.errors import BadInputError
 from qa_bot.evaluate import evaluate, summarize
 from qa_bot.questions import load_questions
 from qa_bot.report import build_report, compare
 from qa_bot.settings import Settings
-from tests.conftest import SEEDS, paper_with
+from tests.conftest import SEEDS, paper_with, write_corpus
 from tests.fakes import FakeModel
 from tests.test_cli import qa_bot
 
@@ -66,6 +67,21 @@ def test_a_gold_key_must_name_exactly_one_paper(tmp_path, seeds_retriever):
     path = write_questions(tmp_path, fact("q1", "What is MGTAB?", [MGTAB]), fact("q2", "Which one?", ["graph"]))
     with pytest.raises(BadInputError, match=r"questions.jsonl:2: gold 'graph' of q2 names \d+ papers"):
         load_questions(path).gold_papers(seeds_retriever.corpus)
+
+
+def test_a_gold_key_may_be_a_record_id_or_a_title(tmp_path):
+    folder = write_corpus(tmp_path / "c", {"a.jsonl": "\n".join(json.dumps(record) for record in [
+        {"abstract": "Statins may delay breast cancer recurrence.", "id": "MED-10", "title": "Statin use"},
+        {"abstract": "Statins may delay breast cancer recurrence.", "id": "MED-11"},  # the same abstract again
+        {"abstract": "Soy intake and bone density in women.", "id": "MED-12", "title": "Soy and bone"},
+        {"abstract": "Green tea and MED-10 in a sentence.", "id": "MED-13"},
+    ]) + "\n"})
+    corpus = load_corpus(folder)
+    path = write_questions(tmp_path, fact("q1", "Do statins help?", ["MED-10", "MED-11"]),
+                           fact("q2", "Soy?", ["Soy and bone"]), fact("q3", "Tea?", ["Green tea"]))
+    ids = {paper.locations[0].key: paper.paper_id for paper in corpus.papers}
+    # An id names its record's paper before any abstract that happens to contain it.
+    assert load_questions(path).gold_papers(corpus) == {"q1": [ids["MED-10"]], "q2": [ids["MED-12"]], "q3": [ids["MED-13"]]}
 
 
 def by_hand(ranking: list[str], gold: set[str]) -> dict[str, float]:
