@@ -24,6 +24,7 @@ from qa_bot.evidence import (
     NUMERAL, Source, answer_bonus, asked_for, matched_weight, numbered_evidence, select_evidence, split_sentences,
 )
 from qa_bot.hygiene import cut_to_tokens, require_text, shown_answer
+from qa_bot.judge import Judge
 from qa_bot.llm import LanguageModel, is_looping, until_repetition
 from qa_bot.prompts import render_prompt
 from qa_bot.query import Part, Query, analyse, states_metadata
@@ -126,6 +127,8 @@ class Assistant:
         self.retriever = retriever
         self.model = model
         self.settings = settings
+        # The writer judges its own sentences: no second model to load or keep in memory.
+        self.judge = Judge(model, settings.prompts_dir, settings.judge_threshold) if model is not None else None
 
     def ask(self, question: str, conversation: Conversation | None = None) -> AnswerStream:
         question, truncated = self.fitted(require_question(question))
@@ -184,21 +187,18 @@ class Assistant:
         return (yield from self._written(draft, sources))
 
     def _written(self, draft: "Draft", sources: list[Source]) -> Generator[str, None, Answer]:
-        """The model's answer, each sentence shown once the check keeps it; the best evidence
-        sentence quoted when none is kept, or when the kept ones leave out what was asked."""
+        """The model's answer, each sentence shown once the judge keeps it; the best evidence
+        sentence quoted when none is kept, or when the kept ones leave out what was asked. The
+        answer is written whole before it is judged: the judge is the same model, which cannot
+        judge while it writes."""
         query = draft.query
-        checker = CitationChecker(sources, self.settings.min_support, query)
-        generated, checked_count = "", 0
+        checker = CitationChecker(sources, query, self.judge)
+        generated = ""
         for piece in until_repetition(self.model.stream(self._messages(query, sources), self.settings.max_answer_tokens)):
             draft.first_token_ms = draft.first_token_ms or elapsed_ms(draft.started)
             generated += piece
-            # The last sentence may still grow (or gain its marker) until the next one begins.
-            complete = answer_sentences(generated)[:-1]
-            for sentence in complete[checked_count:]:
-                yield from draft.present(checker.check(sentence), sources)
-            checked_count = max(checked_count, len(complete))
-        rest = answer_sentences(generated)[checked_count:]
-        for sentence in rest[:-1] if is_looping(generated) else rest:  # a loop's last sentence is cut off
+        sentences = answer_sentences(generated)
+        for sentence in sentences[:-1] if is_looping(generated) else sentences:  # a loop's last sentence is cut off
             yield from draft.present(checker.check(sentence), sources)
         path = "generated" if draft.shown else "extractive"
         if not draft.shown:

@@ -1,15 +1,19 @@
-"""The citation check: every sentence of an answer must be supported by the evidence it cites.
+"""The citation check: every sentence of an answer must be stated by the source it cites.
 
-A sentence is supported by a source when every number and every name (acronym, CamelCase or
-letter-digit token) it states appears in that source's evidence, and enough of its content words
-do too (`min_support`, the share of its words, through the bilingual terms, so an English claim
-can be checked against a Chinese abstract). The default 0.5 is set by hand against the cases of
-tests/test_cite.py, not yet calibrated on a labelled set.
+Two stages. Cheap filters first, for what a small model most often gets wrong and a rule sees at
+once: the sentence must say something (not a question echoing the prompt, not filler or an
+unfinished sentence, not the question's own words, holding what the question asks for), and every
+number and name it states (acronym, CamelCase or letter-digit token) must appear in the cited
+source. Then the judgment (`qa_bot.judge`): the model is asked whether the source states what the
+sentence says, and decides by meaning: a paraphrase sharing few words passes, a sentence that
+copies the evidence's words but swaps who did what, or adds a claim, does not. Without a judge
+(no model: retrieval-only evaluation) only the filters run.
 
 Repairs, in order: a marker naming a source that was not given is removed; a sentence that its
-markers do not support but another source does gets that source's marker instead; a supported
-sentence with no marker gets the marker of its best-supporting source; any other sentence is
-dropped, as are questions (a small model echoes the prompt) and repeats of a sentence already kept.
+markers do not support but another source does gets that source's marker instead (the other
+source sharing most of its words is the one judged); a supported sentence with no marker gets the
+marker of its best-supporting source; any other sentence is dropped, as are repeats of a sentence
+already kept.
 """
 
 import re
@@ -19,6 +23,7 @@ from functools import lru_cache
 from qa_bot.bilingual import content_words, document_terms, term_units, unit_terms
 from qa_bot.evidence import NUMERAL, Source
 from qa_bot.hygiene import looks_like_instruction, plain_text
+from qa_bot.judge import Judge
 from qa_bot.query import NAME, Part, Query
 from qa_bot.titles import name_in_title
 from qa_bot.tokenize import question_frame_terms
@@ -70,53 +75,11 @@ COMMON_CAPITALISED = frozenset(
     "English Chinese Transformer Transformers Markov Gaussian Bayesian Euclidean Fourier Laplacian Boolean Monte Carlo "
     "Yes No The This That These Those It Its They Their".split()
 )
-# A comparison's subject: "DOORPING reaches higher ASR" is not "NAIVEATTACK reaches a higher ASR".
-COMPARATIVE = re.compile(
-    r"\b(?:higher|lower|better|worse|faster|slower|larger|smaller|more|less|fewer|outperforms?|surpass(?:es)?|beats?)\b",
-    re.IGNORECASE,
-)
-
-# A fact said of something else: "DFME was performed by four participants" where the evidence says
-# "671 participants" (and "four ... models"); "NAIVEATTACK iteratively updates the triggers" where it
-# says "DOORPING iteratively updates the triggers". What is said of a fact is the content words next
-# to it in its clause: for a number, up to two on each side (not past a neighbouring number); for a
-# name, up to three after it (what it does) before the next name.
-CLAUSE_BREAK = re.compile(r"[,;，；、:：()（）\[\]]|\b(?:while|whereas|but|which)\b", re.IGNORECASE)
-RESPECTIVELY = re.compile(r"\brespectively\b|分别|各自", re.IGNORECASE)  # pairs facts by order, not by place
-JOINED_FACTS = re.compile(r"\s*[/／]\s*\+?\s*")  # "+8.2/+9.4", "10/30-shot": one context for both
-GLUED_WORD = re.compile(r"-([A-Za-z]+)")  # "10-shot": the word is said of its number
-NUMBER_CONTEXT, NAME_CONTEXT = 2, 3
-# "users recruited from hospitals and prisons" riding on "users": an answer that paraphrases its
-# evidence changes a word or two; three content words in a row that no sentence of the source holds
-# are taken as made up. The price on check-tune: "It took first place" (for "ranks 1st") is dropped,
-# and the answer quotes the evidence instead.
-INVENTED_RUN = 3
-SHARED_TO_MISATTRIBUTE = {"number": 1, "name": 2}  # a name's predicate must match in more than one word
-
-
-@dataclass(frozen=True)
-class FactSpan:
-    start: int
-    end: int
-    kind: str  # "number" or "name"
-    value: str  # as facts_of normalises it
-    glued: str = ""  # the word written onto it ("shot" of "10-shot")
-
-
-@dataclass(frozen=True)
-class StatedFact:
-    kind: str
-    value: str
-    context: frozenset[str]  # the content words said of it
-
 
 @dataclass(frozen=True)
 class Support:
     missing_facts: tuple[str, ...]  # numbers and names of the claim that the evidence lacks
-    overlap: float  # share of the claim's content words the evidence holds
-
-    def enough(self, min_support: float) -> bool:
-        return not self.missing_facts and self.overlap >= min_support
+    overlap: float  # share of the claim's content words the evidence holds: which sentence is quoted
 
 
 @dataclass(frozen=True)
@@ -196,80 +159,11 @@ def support(claim: str, evidence: str, own_name: str | None = None) -> Support:
         for fact in facts_of(claim)
         if (fact not in evidence_numbers if fact[0].isdigit() else not holds_name(fact, evidence_lower, own_name))
     )
-    if not same_comparison(claim, evidence):
-        missing += ("(the subject of the comparison)",)
     # Names are facts, checked above; counted as words too, any name the evidence holds (the paper's
     # own above all) made half of "MGTAB has dogs" supported. The overlap is of the other words.
     names = unit_terms(" ".join([*NAME.findall(claim), own_name or ""]))
     units = [unit for unit in term_units(claim) if not unit & names]
-    if sum(1 for unit in units if not all(term.isdigit() for term in unit)) < MIN_WORDS:
-        return Support(missing, 0.0)
-    return Support(missing, sum(1 for unit in units if unit & evidence_terms) / len(units))
-
-
-def fact_spans(text: str) -> list[FactSpan]:
-    """Where the text states its numbers (not the 1 of top-1) and names, in order."""
-    spans = []
-    for found in NUMBER_SPAN.finditer(text):
-        glued = GLUED_WORD.match(text, found.end())
-        value = normalize_number(NUMBER.match(found.group(0)).group(0))
-        spans.append(FactSpan(found.start(), glued.end() if glued else found.end(), "number", value,
-                              glued.group(1) if glued else ""))
-    spans += [FactSpan(*found.span(), "number", ENGLISH_COUNTS[found.group(1).lower()])
-              for found in ENGLISH_COUNT.finditer(text)]
-    spans += [FactSpan(*found.span(), "number", str(chinese_count(found.group(1)))) for found in CHINESE_COUNT.finditer(text)]
-    spans += [FactSpan(*found.span(), "name", strip_plural(found.group(0))) for found in NAME.finditer(text)]
-    return sorted(spans, key=lambda span: span.start)
-
-
-def fact_groups(text: str) -> list[list[FactSpan]]:
-    """The facts, those of one kind written together ("10/30") in one group."""
-    groups: list[list[FactSpan]] = []
-    for span in fact_spans(text):
-        last = groups[-1][-1] if groups else None
-        if last and last.kind == span.kind and JOINED_FACTS.fullmatch(text[last.end : span.start]):
-            groups[-1].append(span)
-        else:
-            groups.append([span])
-    return groups
-
-
-def plain_words(text: str) -> list[str]:
-    return [word for word, _ in content_words(text) if not word[0].isdigit()]
-
-
-@lru_cache(maxsize=4096)
-def stated_facts(text: str) -> tuple[StatedFact, ...]:
-    """Each number and name of the text with what the text says of it."""
-    groups = fact_groups(text)
-    facts = []
-    for group in groups:
-        kind, start, end = group[0].kind, group[0].start, group[-1].end
-        same_kind = [other for other in groups if other[0].kind == kind and other is not group]
-        left = max([found.end() for found in CLAUSE_BREAK.finditer(text, 0, start)]
-                   + [other[-1].end for other in same_kind if other[-1].end <= start], default=0)
-        clause_end = CLAUSE_BREAK.search(text, end)
-        right = min([clause_end.start() if clause_end else len(text)]
-                    + [other[0].start for other in same_kind if other[0].start >= end])
-        before = plain_words(text[left:start])[-NUMBER_CONTEXT:] if kind == "number" else []
-        after = plain_words(text[end:right])[: NUMBER_CONTEXT if kind == "number" else NAME_CONTEXT]
-        context = frozenset([*before, *after, *(word for span in group for word in plain_words(span.glued))])
-        facts += [StatedFact(kind, span.value, context) for span in group]
-    return tuple(facts)
-
-
-def misattributed(claim: str, sentences: list[str]) -> str | None:
-    """A number or name of the claim that the evidence states, but says what the claim says of it
-    of another number or name: the claim's fact, else None."""
-    if RESPECTIVELY.search(claim):
-        return None
-    said = [fact for sentence in sentences for fact in stated_facts(sentence)]
-    for fact in stated_facts(claim):
-        same = [len(fact.context & other.context) for other in said if (other.kind, other.value) == (fact.kind, fact.value)]
-        others = [len(fact.context & other.context) for other in said if other.kind == fact.kind and other.value != fact.value]
-        if same and others and max(others) > max(same) and max(others) >= SHARED_TO_MISATTRIBUTE[fact.kind]:
-            return fact.value
-    return None
+    return Support(missing, sum(1 for unit in units if unit & evidence_terms) / len(units) if units else 0.0)
 
 
 def holds_name(name: str, evidence_lower: str, own_name: str | None) -> bool:
@@ -282,27 +176,15 @@ def holds_name(name: str, evidence_lower: str, own_name: str | None) -> bool:
     return len(parts) > 1 and all(len(part) > 1 and part in evidence_lower for part in parts)
 
 
-def same_comparison(claim: str, evidence: str) -> bool:
-    """A claim that compares ("X reaches a higher ASR than Y") has the subject the evidence gives
-    the same comparison: the nearest name before the comparative word."""
-    found = COMPARATIVE.search(claim)
-    if not found:
-        return True
-    in_evidence = re.search(rf"\b{re.escape(found.group(0))}\b", evidence, re.IGNORECASE)
-    if not in_evidence:
-        return True
-    claimed, stated = NAME.findall(claim[: found.start()]), NAME.findall(evidence[: in_evidence.start()])
-    return not claimed or not stated or strip_plural(claimed[-1]) == strip_plural(stated[-1])
-
-
 class CitationChecker:
     """Checks an answer's sentences one at a time (so an answer can be checked while it streams),
     keeping the supported ones with repaired markers."""
 
-    def __init__(self, sources: list[Source], min_support: float, query: Query | None = None):
+    def __init__(self, sources: list[Source], query: Query | None = None, judge: Judge | None = None):
+        self.sources = sources
         self.by_marker = {source.marker: source for source in sources}
-        self.min_support = min_support
         self.query = query
+        self.judge = judge
         self.kept: list[CheckedSentence] = []
         self.dropped: list[str] = []
 
@@ -310,7 +192,7 @@ class CitationChecker:
         claim = claim_of(sentence)
         marker = None
         if says_something(claim, self.query) and all(claim != earlier.claim for earlier in self.kept):
-            marker = supporting_marker(claim, markers_of(sentence), self.by_marker, self.min_support)
+            marker = self.supporting_marker(claim, markers_of(sentence))
         if marker is None:
             self.dropped.append(sentence)
             return None
@@ -318,13 +200,35 @@ class CitationChecker:
         self.kept.append(checked)
         return checked
 
+    def supporting_marker(self, claim: str, markers: list[int]) -> int | None:
+        """The first cited source that states the claim; else, of the others holding its numbers and
+        names, the one sharing most of its words, if it states it."""
+        cited = [marker for marker in dict.fromkeys(markers) if marker in self.by_marker]
+        for marker in cited:
+            if not missing_facts(claim, self.by_marker[marker]) and self.judged(claim, marker):
+                return marker
+        others = [(support(claim, best_evidence(claim, source), name_in_title(source.paper.title)).overlap, -marker)
+                  for marker, source in self.by_marker.items() if marker not in cited and not missing_facts(claim, source)]
+        if not others:
+            return None
+        best = -max(others)[1]
+        return best if self.judged(claim, best) else None
+
+    def judged(self, claim: str, marker: int) -> bool:
+        """The judge finds that the source states the claim (always, without a judge)."""
+        question = self.query.text if self.query else ""
+        return self.judge is None or self.judge.supports(self.sources, marker, claim, question)
+
 
 def says_something(claim: str, query: Query | None) -> bool:
     """Whether a claim could answer the question at all, whatever its evidence: not a question
-    (a small model echoes the prompt), not filler or an unfinished sentence, not a tautology, not
-    the question's own words, and holding what the question asks for (a number, a name)."""
+    (a small model echoes the prompt), not filler or an unfinished sentence, not a tautology, not a
+    bare number, not the question's own words, and holding what the question asks for (a number,
+    a name)."""
     body = TRAILING_PUNCTUATION.sub("", claim)
     if QUESTION_END.search(claim) or FILLER.search(body) or DANGLING.search(body) or is_tautology(body):
+        return False
+    if sum(1 for word, _ in content_words(body) if not word[0].isdigit()) < MIN_WORDS:
         return False
     if looks_like_instruction(body):  # the model obeying (or repeating) an instruction from the corpus
         return False
@@ -368,56 +272,17 @@ def answers_part(claim: str, part: Part) -> bool:
     return True
 
 
-def check_answer(text: str, sources: list[Source], min_support: float, query: Query | None = None) -> CitationChecker:
-    checker = CitationChecker(sources, min_support, query)
+def check_answer(text: str, sources: list[Source], query: Query | None = None, judge: Judge | None = None) -> CitationChecker:
+    checker = CitationChecker(sources, query, judge)
     for sentence in answer_sentences(text):
         checker.check(sentence)
     return checker
 
 
-def supporting_marker(claim: str, markers: list[int], by_marker: dict[int, Source], min_support: float) -> int | None:
-    """The first cited source that supports the claim; else the given source that supports it best."""
-    for marker in markers:
-        if marker in by_marker and source_support(claim, by_marker[marker]).enough(min_support):
-            return marker
-    scored = [(source_support(claim, source), marker) for marker, source in by_marker.items()]
-    supported = [(s.overlap, -marker) for s, marker in scored if s.enough(min_support)]
-    return -max(supported)[1] if supported else None
-
-
-def source_support(claim: str, source: Source) -> Support:
-    """How well the source's best sentence for the claim supports it. One sentence at a time: the
-    number of one sentence and the words of another do not make a claim the paper states
-    ("7,526 participants" from "7,526 videos" and "671 participants"); nor does a fact the source
-    says something else of."""
-    found = support(claim, best_evidence(claim, source), name_in_title(source.paper.title))
-    return Support(found.missing_facts + source_doubts(claim, source.sentences), found.overlap)
-
-
-def source_doubts(claim: str, sentences: list[str]) -> tuple[str, ...]:
-    """What the source as a whole contradicts: a fact it says of something else, a phrase it never uses."""
-    doubts = []
-    if fact := misattributed(claim, sentences):
-        doubts.append(f"({fact}: said of something else)")
-    if phrase := invented_phrase(claim, sentences):
-        doubts.append(f"({phrase}: not in the source)")
-    return tuple(doubts)
-
-
-def invented_phrase(claim: str, sentences: list[str]) -> str | None:
-    """INVENTED_RUN or more content words in a row (names and numbers aside: they are facts) that
-    no sentence of the source holds, as one string; else None."""
-    held = frozenset().union(*(evidence_profile(sentence)[2] for sentence in sentences))
-    names = {name.lower() for name in NAME.findall(claim)}
-    run: list[str] = []
-    for word, glosses in content_words(claim):
-        if word[0].isdigit() or word in names or word in held or not held.isdisjoint(glosses):
-            if len(run) >= INVENTED_RUN:
-                break
-            run = []
-        else:
-            run.append(word)
-    return " ".join(run) if len(run) >= INVENTED_RUN else None
+def missing_facts(claim: str, source: Source) -> tuple[str, ...]:
+    """The claim's numbers and names that the source's best sentence for it lacks: one sentence
+    at a time, so the number of one and the words of another do not make a claim the paper states."""
+    return support(claim, best_evidence(claim, source), name_in_title(source.paper.title)).missing_facts
 
 
 def best_evidence(claim: str, source: Source) -> str:

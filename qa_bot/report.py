@@ -32,7 +32,7 @@ CHART_FIGURES = [("recall@5", "Recall@5"), ("citation_precision", "citation prec
                  ("facts_present", "facts present"), ("refusal_recall", "unanswerable declined")]
 NOT_ANSWERABLE = ("unanswerable", "not_stated")
 SETTINGS_RECORDED = (
-    "top_k", "bm25_variant", "bm25_k1", "bm25_b", "min_coverage", "min_shared_words", "short_question_words", "min_support",
+    "top_k", "bm25_variant", "bm25_k1", "bm25_b", "min_coverage", "min_shared_words", "short_question_words", "judge_threshold",
     "evidence_papers", "evidence_sentences", "evidence_min_score_share", "evidence_tokens", "max_answer_tokens", "n_threads",
 )
 

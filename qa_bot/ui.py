@@ -229,6 +229,9 @@ class TabModel:
             self.on_wait()
         yield from self.model.stream(messages, max_tokens)
 
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        return self.model.yes_probability(messages)
+
 
 WAITING_NOTICE = "Waiting for the model: another tab's question is being answered. Yours is next."
 

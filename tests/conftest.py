@@ -16,7 +16,7 @@ DATA = Path(__file__).parent / "data"
 def pytest_configure(config):
     """Under `make mutation`, each mutant's tests run in a fork of mutmut's process, which has run
     the whole suite: the lru caches of the mutated modules hold what the unmutated code computed,
-    and a mutant of a cached function (cite.stated_facts) would be tested against them. The other
+    and a mutant of a cached function (cite.evidence_profile) would be tested against them. The other
     modules' caches stay (the dictionary's among them): no unmutated module calls a mutated one."""
     if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
         for module in mutated_modules():

@@ -1,9 +1,10 @@
 """A tiny OpenAI-compatible model server on 127.0.0.1 for the fault tests: it streams a scripted
-reply, or fails in the way `mode` says (slow, wrong key, garbage, killed mid-answer, a chat
-template without a system turn), and keeps
+reply, answers a yes/no question with `judgment`, or fails in the way `mode` says (slow, wrong key,
+garbage, killed mid-answer, a chat template without a system turn, no log-probabilities), and keeps
 every request it was sent."""
 
 import json
+import math
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +15,9 @@ MODEL_ID = "fake-model"
 class FakeModelServer:
     """`with FakeModelServer("reply") as server:` serves on `server.url` (…/v1) until the block ends."""
 
-    def __init__(self, reply: str = "", mode: str = "ok", delay: float = 0.0):
+    def __init__(self, reply: str = "", mode: str = "ok", delay: float = 0.0, judgment: float = 1.0):
         self.reply, self.mode, self.delay = reply, mode, delay
+        self.judgment = judgment  # P(yes) it gives a yes/no question (a request without streaming)
         self.requests: list[dict] = []
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
@@ -57,7 +59,13 @@ class FakeModelServer:
                     return self._raw(200, "text/html", b"<html><body>502 Bad Gateway... or is it?</body></html>")
                 if server.mode == "garbage-json":
                     return self._raw(200, "text/event-stream", b'data: {"hello": "world"}\n\ndata: [DONE]\n\n')
-                self._stream(body, chat=self.path.endswith("/chat/completions"))
+                chat = self.path.endswith("/chat/completions")
+                if server.mode == "no-logprobs" and body.get("logprobs"):  # as llama-cpp-python's server by default
+                    return self._json(500, {"error": {"message": "logprobs is not supported for models created with "
+                                                                 "logits_all=False"}})
+                if not body.get("stream"):
+                    return self._json(200, judgment_reply(server.judgment, chat, bool(body.get("logprobs"))))
+                self._stream(body, chat=chat)
 
             def _stream(self, body, chat: bool):
                 self.send_response(200)
@@ -92,6 +100,23 @@ class FakeModelServer:
                 self.wfile.write(data)
 
         return Handler
+
+
+def judgment_reply(probability: float, chat: bool, with_logprobs: bool) -> dict:
+    """A one-token reply to a yes/no question, with the top log-probabilities of its first token when asked."""
+    alternatives = {"Yes": math.log(max(probability, 1e-9)), "No": math.log(max(1 - probability, 1e-9))}
+    chosen = max(alternatives, key=alternatives.get)
+    if chat:
+        top = [{"token": token, "logprob": logprob, "bytes": None} for token, logprob in alternatives.items()]
+        logprobs = {"content": [{"token": chosen, "logprob": alternatives[chosen], "bytes": None, "top_logprobs": top}]}
+        choice = {"index": 0, "message": {"role": "assistant", "content": chosen}, "finish_reason": "length",
+                  "logprobs": logprobs if with_logprobs else None}
+        kind = "chat.completion"
+    else:
+        logprobs = {"tokens": [chosen], "token_logprobs": [alternatives[chosen]], "top_logprobs": [alternatives], "text_offset": [0]}
+        choice = {"index": 0, "text": chosen, "finish_reason": "length", "logprobs": logprobs if with_logprobs else None}
+        kind = "text_completion"
+    return {"id": "x", "object": kind, "created": 0, "model": MODEL_ID, "choices": [choice]}
 
 
 def completion_chunk(piece: str, finish_reason: str | None, chat: bool) -> bytes:

@@ -2,7 +2,7 @@
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class FakeModel:
@@ -10,11 +10,14 @@ class FakeModel:
     once they run out), word by word, and keeps the messages it was given. `endless=True` repeats
     each reply forever, as a looping small model does."""
 
-    def __init__(self, *replies: str, name: str = "fake.gguf", endless: bool = False):
+    def __init__(self, *replies: str, name: str = "fake.gguf", endless: bool = False,
+                 judgment: float | Callable[[list[dict[str, str]]], float] = 1.0):
         self.name = name
         self.replies = list(replies)
         self.endless = endless
+        self.judgment = judgment  # P(yes) of every yes/no question, or a function of its messages
         self.prompts: list[list[dict[str, str]]] = []
+        self.judged: list[list[dict[str, str]]] = []
         self.pieces_sent = 0
         self.lock = threading.Lock()
 
@@ -28,6 +31,11 @@ class FakeModel:
         with self.lock:
             self.prompts.append(messages)
             yield from self._reply(max_tokens)
+
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        with self.lock:
+            self.judged.append(messages)
+            return self.judgment(messages) if callable(self.judgment) else self.judgment
 
     def _reply(self, max_tokens: int) -> Iterator[str]:
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]

@@ -1,8 +1,11 @@
 """Adversarial model replies (tests/data/adversarial.jsonl): invented claims riding on copied
 words, wrong numbers, numbers from another sentence, swapped subjects, tautologies, unfinished
 sentences, obeyed injections, markers out of range, filler, an echoed question; and supported
-controls. None of the bad ones may be shown as an answer sentence: not by the check on its own,
-not through the pipeline with the fake model in-process, not through the scripted model server."""
+controls. The cheap filters must drop every bad reply of the kinds they are for; the rest (invented
+claims on copied words, a number from another sentence, swapped subjects) is the judge's to drop.
+With a judge that says no to them, none may be shown: not by the check on its own, not through the
+pipeline with the fake model in-process, not through the scripted model server. What the real
+model's judgment does with them is measured by the slow test at the end."""
 
 import pytest
 
@@ -10,19 +13,24 @@ from qa_bot.answer import Assistant
 from qa_bot.cite import CitationChecker
 from qa_bot.evaluate import check_figures
 from qa_bot.evidence import Source
+from qa_bot.judge import Judge
 from qa_bot.llm import open_model
 from qa_bot.query import analyse
 from qa_bot.questions import load_check_cases
-from qa_bot.settings import Settings
+from qa_bot.settings import PROJECT_ROOT, Settings
 from tests.conftest import DATA, SEEDS
 from tests.fake_server import FakeModelServer
 from tests.fakes import FakeModel
 
 CASES_FILE = DATA / "adversarial.jsonl"
-# What the check still keeps, for the reason the README gives (The citation check, adversarial
-# replies): two invented words ("and a quantum annealer") riding on copied ones, fewer than the
-# three in a row the check takes as made up.
-KNOWN_MISSES = {"adv-invented-07"}
+# The kinds no cheap rule sees: what they get wrong is meaning, not a number or a name.
+JUDGED_KINDS = {"adv-invented", "adv-other-sentence", "adv-swapped"}
+# Never reaches the model: "What does GANExplainer consist of?" is taken as not stated by the word
+# rules of coverage (its abstract says "composed of").
+NOT_ASKED = {"adv-invented-07"}
+# The default model as the judge, measured (README, Answers): of the 19 bad replies the filters leave
+# it keeps 2 (a number from another sentence of the source, twice), of the 12 supported ones 10.
+REAL_JUDGE_BAD_KEPT, REAL_JUDGE_SUPPORTED_KEPT = 2, 10
 
 
 @pytest.fixture(scope="module")
@@ -34,35 +42,45 @@ def bad(cases):
     return [(case, paper) for case, paper in cases if case.label != "supported"]
 
 
-def kept_alone(case, paper) -> bool:
+def kind(case) -> str:
+    return case.id.rsplit("-", 1)[0]
+
+
+def kept_alone(case, paper, judge=None) -> bool:
     source = Source(1, paper, 0.0, case.evidence, case.evidence[0])
-    return CitationChecker([source], Settings().min_support, analyse(case.question)).check(case.claim) is not None
+    return CitationChecker([source], analyse(case.question), judge).check(case.claim) is not None
+
+
+def scripted_judge(refuses: bool) -> Judge:
+    return Judge(FakeModel(judgment=0.0 if refuses else 1.0), PROJECT_ROOT / "prompts", Settings().judge_threshold)
 
 
 def test_the_set_is_large_bilingual_and_labelled(cases):
     bad_cases = bad(cases)
     assert len(bad_cases) >= 40
     assert {case.lang for case, _ in bad_cases} == {"en", "zh"}
-    kinds = {case.id.rsplit("-", 1)[0] for case, _ in bad_cases}
+    kinds = {kind(case) for case, _ in bad_cases}
     assert {"adv-invented", "adv-wrong-number", "adv-other-sentence", "adv-tautology", "adv-unfinished",
             "adv-injection", "adv-marker-range"} <= kinds
 
 
-def test_the_check_drops_every_bad_reply_but_the_known_misses(cases):
-    kept = {case.id for case, paper in bad(cases) if kept_alone(case, paper)}
-    assert kept == KNOWN_MISSES
+def test_the_filters_drop_every_bad_reply_of_the_kinds_they_are_for(cases):
+    passed = {kind(case) for case, paper in bad(cases) if kept_alone(case, paper, scripted_judge(refuses=False))}
+    assert passed == JUDGED_KINDS
 
 
-def test_the_check_keeps_every_supported_control(cases):
-    dropped = [case.id for case, paper in cases if case.label == "supported" and not kept_alone(case, paper)]
+def test_a_judge_that_refuses_them_drops_the_rest_and_keeps_every_supported_control(cases):
+    assert not any(kept_alone(case, paper, scripted_judge(refuses=True)) for case, paper in bad(cases))
+    dropped = [case.id for case, paper in cases if case.label == "supported" and not kept_alone(case, paper, scripted_judge(False))]
     assert dropped == []
 
 
-def test_the_figures_are_those_of_the_readme(cases):
-    # Hand-counted from the labels and the miss above: 12 supported kept of 12, and 1 bad one kept.
-    figures = check_figures(cases, Settings().min_support)
+def test_the_figures_count_what_was_kept(cases):
+    # 12 supported controls; with a judge that says yes, the bad replies of the judged kinds pass the filters.
+    figures = check_figures(cases, scripted_judge(refuses=False))
+    passed = sum(kept_alone(case, paper, scripted_judge(refuses=False)) for case, paper in bad(cases))
     assert figures["recall"] == 1.0
-    assert figures["precision"] == pytest.approx(12 / 13)
+    assert figures["precision"] == pytest.approx(12 / (12 + passed))
 
 
 def assert_not_shown(answer, case):
@@ -75,13 +93,13 @@ def assert_not_shown(answer, case):
 
 @pytest.fixture(scope="module")
 def pipeline_cases(cases):
-    return [(case, paper) for case, paper in bad(cases) if case.id not in KNOWN_MISSES]
+    return [(case, paper) for case, paper in bad(cases) if case.id not in NOT_ASKED]
 
 
 def test_no_bad_reply_of_the_fake_model_reaches_the_answer(seeds_retriever, pipeline_cases):
     settings = Settings(corpus=SEEDS)
     for case, _ in pipeline_cases:
-        model = FakeModel(case.claim)
+        model = FakeModel(case.claim, judgment=0.0 if kind(case) in JUDGED_KINDS else 1.0)
         answer = Assistant(seeds_retriever, model, settings).answer(case.question)
         assert model.prompts, case.id
         assert_not_shown(answer, case)
@@ -93,8 +111,9 @@ def test_no_bad_reply_of_the_scripted_server_reaches_the_answer(seeds_retriever,
         assistant = Assistant(seeds_retriever, open_model(settings), settings)
         for case, _ in pipeline_cases:
             server.reply, asked = case.claim, len(server.requests)
+            server.judgment = 0.0 if kind(case) in JUDGED_KINDS else 1.0
             answer = assistant.answer(case.question)
-            assert len(server.requests) == asked + 1, case.id
+            assert server.requests[asked]["body"]["stream"], case.id  # the answer was written
             assert_not_shown(answer, case)
 
 
@@ -104,3 +123,16 @@ def test_a_supported_reply_of_the_scripted_server_is_the_answer(seeds_retriever,
         settings = Settings(corpus=SEEDS, llm_url=server.url, llm_model="m")
         answer = Assistant(seeds_retriever, open_model(settings), settings).answer(case.question)
     assert answer.path == "generated" and answer.text.startswith(case.claim)
+
+
+@pytest.mark.slow
+def test_the_real_judge_drops_the_bad_replies_the_filters_leave(cases):
+    """The default model as the judge, on the replies only meaning tells apart (figures: README)."""
+    settings = Settings(corpus=SEEDS)
+    judge = Judge(open_model(settings), settings.prompts_dir, settings.judge_threshold)
+    judged = [(case, paper) for case, paper in cases if case.label == "supported" or kind(case) in JUDGED_KINDS]
+    kept = {case.id for case, paper in judged if kept_alone(case, paper, judge)}
+    bad_kept = [case_id for case_id in kept if not case_id.startswith("adv-supported")]
+    supported = [case.id for case, _ in judged if case.label == "supported"]
+    assert len(bad_kept) <= REAL_JUDGE_BAD_KEPT, bad_kept
+    assert len(kept & set(supported)) >= REAL_JUDGE_SUPPORTED_KEPT

@@ -14,6 +14,7 @@ from qa_bot.settings import Settings
 from tests.conftest import SEEDS, paper_with
 from tests.contract import assert_contract
 from tests.fakes import FakeModel
+from tests.test_cite import answer_line
 
 MGTAB = "10,199 expert-annotated"
 MGG = "MGG探讨了"
@@ -136,7 +137,7 @@ def test_a_followup_that_points_back_is_answered_from_the_sentence_its_own_words
     """"How much faster is it?" names nothing the corpus could cover alone; with the earlier turn
     it is about MGG, and of MGG's sentences the one about speed is the evidence."""
     conversation = Conversation()
-    model = FakeModel("unusable")
+    model = FakeModel("unusable", judgment=0.0)
     ask(seeds_retriever, settings, model, "MGG用什么方法在多GPU平台上加速GNN？", conversation)
     answer, contract = ask(seeds_retriever, settings, model, "How much faster is it than the state of the art?", conversation)
     assert contract["citations"][0]["paper_id"] == paper_with(seeds_retriever, MGG).paper_id
@@ -147,7 +148,7 @@ def test_a_question_that_asks_two_things_gets_the_sentence_for_each(seeds_retrie
     """The model's reply is unusable, so the answer is quoted: the sentence introducing the module
     and, for the second part, the one naming the climate dataset (ERA5), not only the first."""
     question = "Is there a PyTorch module for Koopman neural operators? On which global climate dataset was it validated?"
-    answer, contract = ask(seeds_retriever, settings, FakeModel("unusable"), question)
+    answer, contract = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0), question)
     assert answer.outcome == "answered"
     assert "PyTorch module" in contract["answer"] and "ERA5" in contract["answer"]
 
@@ -173,7 +174,7 @@ def test_which_papers_is_answered_with_every_paper_that_qualifies_each_cited(see
     """RELIANT and KD-CI-CAM use knowledge distillation (so does TinyMIM, in other words); a list
     comes from retrieval, so the model is not asked, and a pronoun inside the question ("its") does
     not make it a follow-up."""
-    model = FakeModel("unusable")
+    model = FakeModel("unusable", judgment=0.0)
     answer, contract = ask(seeds_retriever, settings, model, "Which papers use knowledge distillation to train their models?")
     cited = {citation["paper_id"] for citation in contract["citations"]}
     assert answer.path == "listed" and model.prompts == []
@@ -221,13 +222,15 @@ def test_a_list_of_papers_is_one_line_each_numbered_from_one(seeds_retriever, se
     assert all(source.score == scores[source.paper.paper_id] for source in answer.evidence)
 
 
-def test_each_checked_sentence_streams_as_soon_as_the_next_begins(seeds_retriever, settings):
-    first = "MGTAB contains 10,199 expert-annotated users [1]."
-    model = FakeModel(f"{first} MGTAB contains 7 types of relationships [1].")
+def test_each_sentence_streams_as_soon_as_the_judge_keeps_it(seeds_retriever, settings):
+    first, second = "MGTAB contains 10,199 expert-annotated users [1].", "MGTAB contains 7 types of relationships [1]."
+    model = FakeModel(f"{first} {second}")
     stream = Assistant(seeds_retriever, model, settings).ask("How many users and relationship types does MGTAB contain?")
     pieces = iter(stream)
     assert next(pieces) == first
-    assert model.pieces_sent == len(first.split()) + 1  # the first word of the next sentence, no more
+    # The answer was written whole (the judge is the same model), and only its first sentence judged yet.
+    assert model.pieces_sent == len(f"{first} {second}".split())
+    assert [answer_line(messages) for messages in model.judged] == [f"Answer sentence: {first.replace(' [1]', '')}"]
     list(pieces)
     assert stream.answer.dropped == [] and stream.answer.timings.first_token_ms > 0
 
@@ -343,7 +346,7 @@ def test_the_model_is_asked_for_at_most_max_answer_tokens(seeds_retriever, tmp_p
 
 
 def test_an_unusable_reply_to_what_is_a_paper_quotes_the_sentence_that_introduces_it(seeds_retriever, settings):
-    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "What is MGTAB?")
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0), "What is MGTAB?")
     assert answer.path == "extractive"
     assert answer.text == ("To address these issues, we propose a Multi-Relational Graph-Based Twitter Account Detection "
                            "Benchmark (MGTAB), the first standardized graph-based benchmark for account detection [1].")
@@ -443,21 +446,21 @@ def test_what_retrieval_says_can_be_answered(seeds_retriever, settings, question
 )
 def test_what_retrieval_says_of_a_followup(seeds_retriever, settings, first, second, outcome, joined):
     conversation = Conversation()
-    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant = Assistant(seeds_retriever, FakeModel("unusable", judgment=0.0), settings)
     assistant.answer(first, conversation)
     found = assistant.retrieve(analyse(second), conversation)
     assert (found.outcome, found.search) == (outcome, f"{second} {first}" if joined else second)
 
 
 def test_a_chatty_question_is_answered_from_the_part_that_asks(seeds_retriever, settings):
-    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), CHATTY + "how many expert-annotated users does MGTAB contain?")
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0), CHATTY + "how many expert-annotated users does MGTAB contain?")
     assert answer.outcome == "answered" and "10,199 expert-annotated users" in answer.text
 
 
 def followup(retriever, settings, first: str, second: str):
     """The second question's answer and contract, asked after the first in one conversation, when
     the model's replies are unusable (so the answers are quoted evidence)."""
-    conversation, model = Conversation(), FakeModel("unusable")
+    conversation, model = Conversation(), FakeModel("unusable", judgment=0.0)
     ask(retriever, settings, model, first, conversation)
     return ask(retriever, settings, model, second, conversation)
 
@@ -517,7 +520,7 @@ def test_a_kept_reply_to_a_question_that_asks_one_open_thing_is_the_whole_answer
 def test_each_number_asked_for_gets_the_first_sentence_that_states_one(seeds_retriever, settings):
     """"How many users" matches four sentences alike: of the three with a number, the first (1.55
     million users) is quoted for it; "how many relationship types" gets the one with 7 types."""
-    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0),
                     "How many users, and how many relationship types does MGTAB contain?")
     assert answer.path == "extractive"
     assert answer.text == (
@@ -540,7 +543,7 @@ def test_a_chinese_followup_asking_how_many_is_answered_with_the_earlier_papers_
 
 
 def test_the_model_sees_the_sentence_that_names_the_framework_asked_for(seeds_retriever, settings):
-    model = FakeModel("unusable")
+    model = FakeModel("unusable", judgment=0.0)
     answer, _ = ask(seeds_retriever, settings, model, "Which framework mitigates the bias a student GNN inherits from its teacher?")
     assert answer.evidence[0].sentences == [
         "As a consequence, the student model usually inherits and even exaggerates the bias from the teacher GNN.",
@@ -550,9 +553,9 @@ def test_the_model_sees_the_sentence_that_names_the_framework_asked_for(seeds_re
 
 def test_a_paper_that_covers_the_question_but_scores_under_three_quarters_of_the_best_is_no_evidence(seeds_retriever, settings):
     """MDM covers "graph neural networks explained" too, but scores 12.9 to GANExplainer's 18.2."""
-    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "How are graph neural networks explained?")
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0), "How are graph neural networks explained?")
     assert [source.paper.title.split(":")[0] for source in answer.evidence] == ["GANExplainer"]
-    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "What does knowledge distillation transfer from the teacher?")
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0), "What does knowledge distillation transfer from the teacher?")
     assert [source.paper.title.split(":")[0] for source in answer.evidence] == ["RELIANT", "TinyMIM", "KD-CI-CAM"]
 
 
@@ -568,7 +571,7 @@ def test_a_quoted_sentence_loses_the_abstracts_own_reference_markers(tmp_path):
     ]
     folder = write_corpus(tmp_path / "c", {"a.jsonl": "".join(json.dumps(record) + "\n" for record in records)})
     settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
-    answer = Assistant(Retriever.open(settings), FakeModel("unusable"), settings).answer(
+    answer = Assistant(Retriever.open(settings), FakeModel("unusable", judgment=0.0), settings).answer(
         "How much memory does Quokkanet save on genomes?")
     assert answer.path == "extractive"
     assert answer.text == "Quokkanet cuts the memory of long-sequence models by 40% on three genome benchmarks [1]."
@@ -586,7 +589,7 @@ def test_a_second_paper_scoring_exactly_the_required_share_of_the_first_is_evide
     ]
     folder = write_corpus(tmp_path / "c", {"a.jsonl": "".join(json.dumps(record) + "\n" for record in records)})
     settings = Settings(corpus=folder, cache_dir=tmp_path / "cache", evidence_min_score_share=1.0)
-    answer = Assistant(Retriever.open(settings), FakeModel("unusable"), settings).answer(
+    answer = Assistant(Retriever.open(settings), FakeModel("unusable", judgment=0.0), settings).answer(
         "How does quokka routing send parcels on city maps?")
     assert sorted(source.paper.title for source in answer.evidence) == ["Quokka routing with gadgets", "Quokka routing with widgets"]
 
@@ -607,7 +610,7 @@ def test_a_sentence_is_shown_as_plain_text_with_its_own_marker_only(seeds_retrie
 def test_which_toolbox_gives_the_model_the_sentences_that_name_it(seeds_retriever, settings):
     """"Which toolbox ...?" asks for the paper's name: the sentences holding "KoopmanLab" outrank the
     opening one about partial differential equations, which matches the question's words as well."""
-    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0),
                     "Which toolbox solves partial differential equations with Koopman neural operators?")
     assert answer.evidence[0].sentences == [
         KOOPMAN_MODULE.removesuffix(" [1].") + ".",
@@ -619,7 +622,7 @@ def test_which_toolbox_gives_the_model_the_sentences_that_name_it(seeds_retrieve
 def test_which_model_a_named_paper_starts_from_is_answered_with_another_models_sentence(seeds_retriever, settings):
     """The question names TinyMIM, so "which model" asks for another one than TinyMIM: the sentence
     about the large MIM-based pre-trained models, not one that only reports TinyMIM's scores."""
-    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"), "Which model is TinyMIM distilled from?")
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0), "Which model is TinyMIM distilled from?")
     assert answer.text == ("In this paper, we explore distillation techniques to transfer the success of large MIM-based "
                            "pre-trained models to smaller ones [1].")
 
@@ -636,7 +639,7 @@ def test_a_second_open_part_is_answered_by_a_sentence_sharing_even_a_common_word
 def test_which_dataset_a_named_module_was_validated_on_is_quoted_from_the_sentence_naming_it(seeds_retriever, settings):
     """The question names PyTorch and KoopmanLab; the dataset asked for is another name (ERA5), so the
     sentence introducing "KoopmanLab, a ... PyTorch module" is not the one quoted."""
-    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable"),
+    answer, _ = ask(seeds_retriever, settings, FakeModel("unusable", judgment=0.0),
                     "On which global climate dataset was the PyTorch module KoopmanLab validated?")
     assert answer.path == "extractive" and answer.text == KOOPMAN_ERA5
 
@@ -645,7 +648,7 @@ def test_a_followup_that_names_something_ranks_the_papers_holding_it_first(seeds
     """"the GNN": of the papers found with the earlier turn, those that hold "GNN" come before
     R2RISE, which scores well on "explain" but never says GNN."""
     conversation = Conversation()
-    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant = Assistant(seeds_retriever, FakeModel("unusable", judgment=0.0), settings)
     assistant.answer("What is GANExplainer?", conversation)
     found = assistant.retrieve(analyse("How does it explain the GNN?"), conversation)
     assert found.search == "How does it explain the GNN? What is GANExplainer?"
@@ -658,7 +661,7 @@ def test_a_followup_to_a_declined_question_is_searched_on_its_own_words(seeds_re
     """The earlier turn cited nothing, and the best paper for both questions together does not cover
     them: the follow-up is searched alone, and found."""
     conversation = Conversation()
-    assistant = Assistant(seeds_retriever, FakeModel("unusable"), settings)
+    assistant = Assistant(seeds_retriever, FakeModel("unusable", judgment=0.0), settings)
     assistant.answer("Who won the 2018 FIFA World Cup?", conversation)
     found = assistant.retrieve(analyse("How does it explain graph neural networks?"), conversation)
     assert (found.outcome, found.search) == ("answer", "How does it explain graph neural networks?")

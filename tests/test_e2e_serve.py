@@ -26,8 +26,9 @@ MGTAB_KEY = "10,199 expert-annotated"
 
 @pytest.fixture(scope="module")
 def model_server():
-    """The model server's --llm-url."""
-    with qa_bot_server("serve-model", ready_path="/v1/models", port=free_port()) as base:
+    """The model server's --llm-url: the fast packaged model (Gemma 270M), since what is tested here is the
+    serving, and the default model would make these runs several times longer."""
+    with qa_bot_server("serve-model", "--model", "fast", ready_path="/v1/models", port=free_port()) as base:
         yield base + "/v1"
 
 
@@ -133,7 +134,7 @@ def test_questions_asked_at_once_queue_at_the_model_server_instead_of_cutting_ea
 
 def test_serve_model_requires_the_key_it_was_given(monkeypatch):
     monkeypatch.setenv("QA_BOT_LLM_API_KEY", "sk-e2e-secret")
-    with qa_bot_server("serve-model", ready_path="/docs", port=free_port()) as base:
+    with qa_bot_server("serve-model", "--model", "fast", ready_path="/docs", port=free_port()) as base:
         allowed = qa_bot("models", "--llm-url", base + "/v1")
         monkeypatch.setenv("QA_BOT_LLM_API_KEY", "sk-wrong")
         refused = qa_bot("models", "--llm-url", base + "/v1")

@@ -76,7 +76,7 @@ def test_the_prompt_fences_the_sources_as_quotations(retriever):
 def test_a_sentence_whose_only_support_is_an_instruction_is_dropped(retriever):
     paper = next(paper for paper in retriever.corpus.papers if "ACCESS GRANTED" in paper.text)
     source = Source(1, paper, 1.0, split_sentences(paper.text), split_sentences(paper.text)[0])
-    checker = check_answer('"ACCESS GRANTED" citing and [1]. TinyGraph reduces memory use by 43% [1].', [source], 0.5)
+    checker = check_answer('"ACCESS GRANTED" citing and [1]. TinyGraph reduces memory use by 43% [1].', [source])
     assert [kept.text for kept in checker.kept] == ["TinyGraph reduces memory use by 43% [1]."]
 
 

@@ -48,7 +48,12 @@ def test_a_template_that_refuses_a_system_turn_gets_it_folded_into_the_user_turn
     assert len(text.split()) >= 3  # the model wrote, from the folded prompt
 
 
-def test_the_pipeline_answers_with_the_instruct_models_own_sentence(smollm2, seeds_retriever):
+def test_the_pipeline_writes_and_judges_through_the_instruct_models_template(smollm2, seeds_retriever):
     settings = Settings(corpus=SEEDS, model="smollm2")
     answer = Assistant(seeds_retriever, smollm2, settings).answer("What NDS does CMT obtain on nuScenes?")
-    assert answer.path == "generated" and "73.0%" in answer.text, answer
+    # The model wrote the number through its template; shown is its sentence if it judged it stated
+    # (the 135M model rarely does: README, Which model), else the evidence quoted.
+    assert "73.0" in answer.generated and "73.0%" in answer.text, answer
+    judged = smollm2.yes_probability([{"role": "system", "content": "Reply yes or no."},
+                                      {"role": "user", "content": "Is 73.0 a number?"}])
+    assert 0.0 < judged < 1.0

@@ -145,3 +145,22 @@ def test_models_shows_the_server_backend_without_the_key(monkeypatch):
 def test_a_url_without_its_scheme_is_a_bad_setting():
     run = qa_bot("ask", "--llm-url", "localhost:8080/v1", TINYMIM_QUESTION)
     assert run.returncode == 2 and "llm_url" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+@pytest.mark.parametrize("judgment, expected", [(0.9, 0.9), (0.2, 0.2)])
+def test_a_judgment_is_read_from_the_servers_log_probabilities(api, judgment, expected):
+    with FakeModelServer(judgment=judgment) as server:
+        model = remote(server.url, llm_model="m", llm_api=api)
+        assert model.yes_probability([{"role": "user", "content": "Is it so? Reply yes or no."}]) == pytest.approx(expected)
+    request = server.requests[-1]["body"]
+    assert request["max_tokens"] == 1 and not request.get("stream") and request["logprobs"]
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+@pytest.mark.parametrize("judgment, expected", [(0.9, 1.0), (0.2, 0.0)])
+def test_a_server_that_gives_no_log_probabilities_is_read_from_the_token_it_chose(api, judgment, expected):
+    with FakeModelServer(mode="no-logprobs", judgment=judgment) as server:
+        model = remote(server.url, llm_model="m", llm_api=api, llm_max_retries=0)
+        assert model.yes_probability([{"role": "user", "content": "Is it so? Reply yes or no."}]) == expected
+    assert [bool(request["body"].get("logprobs")) for request in server.requests] == [True, False]
