@@ -84,7 +84,7 @@ lock: $(UV)
 
 ## check-latest: the fast tests on the newest versions pyproject.toml allows, in a scratch venv (.cache/latest),
 ## naming the packages that would change; run it before `make lock` (README, Dependencies). Not part of make test.
-check-latest: $(UV) $(LLAMA_STAMP)
+check-latest: $(UV) $(STAMP)
 	rm -rf .cache/latest
 	$(PYTHON) -m venv .cache/latest/venv
 	$(UV_COMPILE) pyproject.toml lock/build.in --all-extras --no-emit-package llama-cpp-python -o .cache/latest/requirements.txt
@@ -94,7 +94,6 @@ check-latest: $(UV) $(LLAMA_STAMP)
 	.cache/latest/venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	.cache/latest/venv/bin/pip check
 	.cache/latest/venv/bin/python -m pytest -m "not slow" -q
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 
 # The browser test drives Debian's Chromium through Playwright (Playwright cannot download its own
 # browser here); a CJK font makes its screenshots of Chinese text legible.

@@ -60,8 +60,10 @@ def test_ask_through_the_model_server_answers_as_in_process(model_server, papers
     assert_contract(answer, papers)
     assert cites(answer, MGTAB_KEY, papers)
     assert answer["model"] == f"gemma-3-270m-q4_k_m.gguf @ {model_server}"
-    local = json.loads(qa_bot("ask", "--json", MGTAB_QUESTION).stdout)
-    assert answer["answer"] == local["answer"]  # same prompt, greedy: the same text
+    # In-process, the same packaged model answers from the same evidence. (The texts may differ: a
+    # server that gives no log-probabilities is judged from the token it chose, not from P(yes).)
+    local = json.loads(qa_bot("ask", "--json", "--model", "fast", MGTAB_QUESTION).stdout)
+    assert cites(local, MGTAB_KEY, papers) and local["model"] == "gemma-3-270m-q4_k_m.gguf"
 
 
 def test_chat_through_the_model_server_follows_up(model_server, papers):
