@@ -207,8 +207,8 @@ class CitationChecker:
         for marker in cited:
             if not missing_facts(claim, self.by_marker[marker]) and self.judged(claim, marker):
                 return marker
-        others = [(support(claim, best_evidence(claim, source), name_in_title(source.paper.title)).overlap, -marker)
-                  for marker, source in self.by_marker.items() if marker not in cited and not missing_facts(claim, source)]
+        found = {marker: source_support(claim, source) for marker, source in self.by_marker.items() if marker not in cited}
+        others = [(support.overlap, -marker) for marker, support in found.items() if not support.missing_facts]
         if not others:
             return None
         best = -max(others)[1]
@@ -279,10 +279,15 @@ def check_answer(text: str, sources: list[Source], query: Query | None = None, j
     return checker
 
 
+def source_support(claim: str, source: Source) -> Support:
+    """How well the source's best sentence for the claim supports it: one sentence at a time, so the
+    number of one and the words of another do not make a claim the paper states."""
+    return support(claim, best_evidence(claim, source), name_in_title(source.paper.title))
+
+
 def missing_facts(claim: str, source: Source) -> tuple[str, ...]:
-    """The claim's numbers and names that the source's best sentence for it lacks: one sentence
-    at a time, so the number of one and the words of another do not make a claim the paper states."""
-    return support(claim, best_evidence(claim, source), name_in_title(source.paper.title)).missing_facts
+    """The claim's numbers and names that the source's best sentence for it lacks."""
+    return source_support(claim, source).missing_facts
 
 
 def best_evidence(claim: str, source: Source) -> str:
