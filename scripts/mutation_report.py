@@ -1,7 +1,7 @@
 """The report of `make mutation`: killed / survived / timed out per module, the share of the
 non-equivalent mutants killed, and every survivor's diff, from the results mutmut left in mutants/.
 
-Equivalent mutants (no test can tell them from the original) are listed in the README's "Mutation
+Equivalent mutants (no test can tell them from the original) are listed in docs/development.md's "Mutation
 testing" section as "- `mutant name`: why", or several alike as "- `name`, `name`: why"; they are
 left out of the share.
 
@@ -71,7 +71,7 @@ def main() -> int:
     if not (PROJECT / "mutants").is_dir():
         print("mutation_report: no mutants/ folder: run `make mutation` first", file=sys.stderr)
         return 2
-    equivalent = equivalent_mutants(PROJECT / "README.md")
+    equivalent = equivalent_mutants(PROJECT / "docs" / "development.md")
     rows, survivors = [], []
     for meta in sorted((PROJECT / "mutants").rglob("*.py.meta")):
         source = meta.relative_to(PROJECT / "mutants").with_suffix("")
