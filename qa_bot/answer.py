@@ -106,6 +106,25 @@ class Found:
     search: str  # what was searched (the question, joined with earlier turns for a follow-up)
     hits: list[Hit]
     outcome: Literal["answer", "not_stated", "out_of_corpus"]
+    named: Paper | None = None  # the paper the question names, when it names one
+    unknown_names: bool = False  # the question names something no abstract mentions
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What the model's judgment of the evidence decided, and from which sources."""
+
+    outcome: Literal["answer", "not_stated", "out_of_corpus"]
+    answering: list[Source]  # the sources that answer the question: the only ones an answer may cite
+
+
+@dataclass(frozen=True)
+class Searched:
+    text: str
+    hits: list[Hit]
+    named: Paper | None = None
+    unknown_names: bool = False
+    followed: bool = False  # a follow-up, searched with the earlier turn
 
 
 class AnswerStream:
@@ -128,7 +147,7 @@ class Assistant:
         self.model = model
         self.settings = settings
         # The writer judges its own sentences: no second model to load or keep in memory.
-        self.judge = Judge(model, settings.prompts_dir, settings.judge_threshold) if model is not None else None
+        self.judge = Judge.of(model, settings) if model is not None else None
 
     def ask(self, question: str, conversation: Conversation | None = None) -> AnswerStream:
         question, truncated = self.fitted(require_question(question))
@@ -174,37 +193,61 @@ class Assistant:
         started = time.perf_counter()
         found = self.retrieve(query, conversation)
         draft = Draft(query, found.search, found.hits, self.model.name, started, elapsed_ms(started))
-        if found.outcome == "out_of_corpus":
-            yield ABSTENTION[query.lang]
-            return draft.finish(ABSTENTION[query.lang], "out_of_corpus", "abstained")
-        if query.asks == "papers" and found.search == query.text:  # not a follow-up about earlier papers
-            return (yield from self._paper_list(draft))
+        if query.asks == "papers" and found.search == query.text and found.outcome != "out_of_corpus":
+            return (yield from self._paper_list(draft))  # not a follow-up about earlier papers
+        if found.unknown_names or not found.hits:
+            return (yield from draft.declined("out_of_corpus", []))
         sources = self._evidence(query, found.search, found.hits)
-        if found.outcome == "not_stated":
-            text = not_stated_text(query, sources[0].paper)
-            yield text
-            return draft.finish(text, "not_stated", "abstained", sources=sources)
-        return (yield from self._written(draft, sources))
+        if found.outcome == "not_stated" or query.asks == "metadata" and found.outcome != "answer":
+            return (yield from draft.declined(found.outcome, sources))
+        # The writer goes first: every judgment after it then shares one evaluated prefix (the
+        # judge's turn, the evidence and the question), where judging first would make the model
+        # read the evidence a third time.
+        generated = self._generated(draft, sources)
+        judged = self._judged(query, found, sources)
+        if judged.outcome != "answer":
+            return (yield from draft.declined(judged.outcome, sources))
+        return (yield from self._written(draft, sources, judged, generated))
 
-    def _written(self, draft: "Draft", sources: list[Source]) -> Generator[str, None, Answer]:
-        """The model's answer, each sentence shown once the judge keeps it; the best evidence
-        sentence quoted when none is kept, or when the kept ones leave out what was asked. The
-        answer is written whole before it is judged: the judge is the same model, which cannot
-        judge while it writes."""
-        query = draft.query
-        checker = CitationChecker(sources, query, self.judge)
+    def _generated(self, draft: "Draft", sources: list[Source]) -> str:
         generated = ""
-        for piece in until_repetition(self.model.stream(self._messages(query, sources), self.settings.max_answer_tokens)):
+        messages = self._messages(draft.query, sources)
+        for piece in until_repetition(self.model.stream(messages, self.settings.max_answer_tokens)):
             draft.first_token_ms = draft.first_token_ms or elapsed_ms(draft.started)
             generated += piece
+        return generated
+
+    def _judged(self, query: Query, found: "Found", sources: list[Source]) -> "Judged":
+        """Whether the evidence answers the question, by the model's judgment: the sources that
+        answer it, when any does (the only ones the answer may cite); else the paper asked about
+        (named, or the best found when it is about the question's subject) does not state it; else
+        the collection does not cover it. What the word rules already found not stated (a number no
+        sentence of the named paper holds, authors, venue) never gets here; what abstracts rarely
+        hold (authors, venue, date) is answered where a pattern finds it, not judged."""
+        if query.asks == "metadata":
+            return Judged("answer", sources)
+        judge, question = self.judge, query.text
+        answering = [source for source in sources if judge.answers(sources, source.marker, question) >= judge.answers_threshold]
+        if answering:
+            return Judged("answer", answering)
+        if found.named or judge.about(sources, sources[0].marker, question) >= judge.about_threshold:
+            return Judged("not_stated", [])
+        return Judged("out_of_corpus", [])
+
+    def _written(self, draft: "Draft", sources: list[Source], judged: "Judged", generated: str) -> Generator[str, None, Answer]:
+        """The model's answer, each sentence shown once the judge finds that a source answering the
+        question states it; the best answering evidence sentence quoted when none is kept, or when
+        the kept ones leave out what was asked."""
+        query, best = draft.query, judged.answering[0]
+        checker = CitationChecker(sources, query, self.judge, citable={source.marker for source in judged.answering})
         sentences = answer_sentences(generated)
         for sentence in sentences[:-1] if is_looping(generated) else sentences:  # a loop's last sentence is cut off
             yield from draft.present(checker.check(sentence), sources)
         path = "generated" if draft.shown else "extractive"
         if not draft.shown:
-            yield from draft.present(quote(sources[0], sources[0].best_sentence), sources)
-        for asked in self._unanswered_parts(query, draft.shown, sources[0]):
-            yield from draft.present(quote(sources[0], asked), sources)
+            yield from draft.present(quote(best, best.best_sentence), sources)
+        for asked in self._unanswered_parts(query, draft.shown, best):
+            yield from draft.present(quote(best, asked), sources)
         return draft.finish(draft.text(), "answered", path, sources, generated, checker.dropped)
 
     def _paper_list(self, draft: "Draft") -> Generator[str, None, Answer]:
@@ -230,37 +273,51 @@ class Assistant:
         return draft.finish(LIST_INTRO[query.lang] + draft.text(), "answered", "listed", sources)
 
     def retrieve(self, query: Query, conversation: Conversation | None = None) -> "Found":
-        """The search text, the papers found (best first), and what can be said from them: an
-        answer, that the paper asked about does not state it, or that the collection does not cover
-        the question (then the papers are only the closest ones). Needs no model."""
+        """The search text, the papers found (best first), and what can be said from them without a
+        model: an answer, that the paper asked about does not state it, or that the collection does
+        not cover the question (then the papers are only the closest ones). With a model, the
+        judgment decides instead (`_judged`); these word rules are what `qa-bot eval
+        --retrieval-only` and a conversation replayed without the model go by."""
+        searched = self._search(query, conversation)
+        outcome = self._lexical_outcome(query, searched)
+        return Found(searched.text, searched.hits, outcome, searched.named, searched.unknown_names)
+
+    def _search(self, query: Query, conversation: Conversation | None) -> "Searched":
+        """What to search for the question, and what it found: the question alone, or, for a
+        follow-up, the question joined with the earlier turn's search and its cited papers."""
         k = self.settings.top_k
         question = query.text
         known = tuple(name for name in query.names if self.retriever.knows(name))
         alone = self.retriever.search(question, k, names=known).hits
-        identified = bool(alone) and any(self.retriever.identifies(name, alone[0].paper) for name in known)
-        if identified:
-            # The question names its paper: what that abstract lacks is not stated, not out of scope;
-            # so is a dataset or metric it names that the abstract does not ("NMI on Cora").
-            paper = alone[0].paper
-            holds_names = all(self.retriever.holds(name, paper) for name in query.names)
-            covered = holds_names and self._covers_question(query, paper) and states(query, paper)
-            return Found(question, alone, "answer" if covered else "not_stated")
+        if bool(alone) and any(self.retriever.identifies(name, alone[0].paper) for name in known):
+            return Searched(question, alone, named=alone[0].paper)
         if len(known) < len(query.names):
-            return Found(question, alone, "out_of_corpus")
-        covered = bool(alone) and self._covers_question(query, alone[0].paper)
+            return Searched(question, alone, unknown_names=True)
         followup = followup_query(question, conversation)
         pointing_back = refers_back(question)
-        if followup and (pointing_back or not covered):
+        if followup and (pointing_back or not (alone and self._covers_question(query, alone[0].paper))):
             search, carried_ids = followup
             hits = self.retriever.search(search, k, include=carried_ids, names=known).hits
             # A question that points back is incomplete by design: it is covered with what it points
             # to. One that does not must be covered on its own, or it is not about that topic.
             wanted = search if pointing_back else question
             if any(self._covers(wanted, paper) for paper in self._papers(hits[:1], carried_ids)):
-                return Found(search, hits, "answer" if states(query, hits[0].paper) else "not_stated")
-        if not covered:
-            return Found(question, alone, "out_of_corpus")
-        return Found(question, alone, "answer" if states(query, alone[0].paper) else "not_stated")
+                return Searched(search, hits, followed=True)
+        return Searched(question, alone)
+
+    def _lexical_outcome(self, query: Query, searched: "Searched") -> str:
+        if searched.unknown_names or not searched.hits:
+            return "out_of_corpus"
+        paper = searched.hits[0].paper
+        if searched.named:
+            # The question names its paper: what that abstract lacks is not stated, not out of scope;
+            # so is a dataset or metric it names that the abstract does not ("NMI on Cora").
+            holds_names = all(self.retriever.holds(name, paper) for name in query.names)
+            covered = holds_names and self._covers_question(query, paper) and states(query, paper)
+            return "answer" if covered else "not_stated"
+        if not (searched.followed or self._covers_question(query, paper)):
+            return "out_of_corpus"
+        return "answer" if states(query, paper) else "not_stated"
 
     def _evidence(self, query: Query, search: str, hits: list[Hit]) -> list[Source]:
         own_terms, search_terms = query_terms(query.text), query_terms(search)
@@ -276,7 +333,7 @@ class Assistant:
             chosen += [self._part_sentence(part, paper, query.names) for part in query.parts]
             return sorted(set(chosen) - {None}, key=paper.text.index)
 
-        papers = [(hit.paper, hit.score) for hit in self._evidence_papers(search, hits)]
+        papers = [(hit.paper, hit.score) for hit in self._evidence_papers(hits)]
         return select_evidence(
             papers, best_sentences, self.model.count_tokens, self.settings.evidence_sentences, self.settings.evidence_tokens
         )
@@ -320,12 +377,11 @@ class Assistant:
     def _matched(self, terms: set[str], sentence: str) -> float:
         return matched_weight(terms, sentence, self.retriever.term_weight, document_terms)
 
-    def _evidence_papers(self, search: str, hits: list[Hit]) -> list[Hit]:
-        """The best paper, and those of the next that score close to it and cover the question too:
-        a paper that shares a word or two with it is noise the model would cite."""
+    def _evidence_papers(self, hits: list[Hit]) -> list[Hit]:
+        """The best paper, and those of the next that score close to it (the judge decides which of
+        them answer the question)."""
         best = hits[: self.settings.evidence_papers]
-        close = [hit for hit in best[1:] if hit.score >= self.settings.evidence_min_score_share * best[0].score]
-        return best[:1] + [hit for hit in close if self._covers(search, hit.paper)]
+        return best[:1] + [hit for hit in best[1:] if hit.score >= self.settings.evidence_min_score_share * best[0].score]
 
     def _covers_question(self, query: Query, paper: Paper) -> bool:
         """A chatty question is covered when the part that asks is, or the whole of it is: the
@@ -380,6 +436,16 @@ class Draft:
 
     def text(self) -> str:
         return "".join(separator + sentence.text for separator, sentence in zip(self.separators, self.shown))
+
+    def declined(self, outcome: str, sources: list[Source]) -> Generator[str, None, Answer]:
+        """That the collection does not cover the question (no sources), or that the abstract of the
+        paper asked about, the first source, does not state it."""
+        if outcome == "out_of_corpus":
+            yield ABSTENTION[self.query.lang]
+            return self.finish(ABSTENTION[self.query.lang], "out_of_corpus", "abstained")
+        text = not_stated_text(self.query, sources[0].paper)
+        yield text
+        return self.finish(text, "not_stated", "abstained", sources=sources)
 
     def finish(self, text, outcome, path, sources=(), generated="", dropped=()) -> Answer:
         citations = citations_for(self.shown, list(sources))  # none shown, none cited: a decline shows nothing

@@ -180,9 +180,11 @@ class CitationChecker:
     """Checks an answer's sentences one at a time (so an answer can be checked while it streams),
     keeping the supported ones with repaired markers."""
 
-    def __init__(self, sources: list[Source], query: Query | None = None, judge: Judge | None = None):
-        self.sources = sources
-        self.by_marker = {source.marker: source for source in sources}
+    def __init__(self, sources: list[Source], query: Query | None = None, judge: Judge | None = None,
+                 citable: set[int] | None = None):
+        self.sources = sources  # as the writer saw them: the judge is shown the same
+        # Only these may be cited (all, when None): the sources judged to answer the question.
+        self.by_marker = {source.marker: source for source in sources if citable is None or source.marker in citable}
         self.query = query
         self.judge = judge
         self.kept: list[CheckedSentence] = []

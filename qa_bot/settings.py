@@ -114,6 +114,16 @@ class Settings(BaseSettings):
         "(calibrated with scripts/calibrate_judge.py).",
     )
 
+    answers_threshold: float = Field(
+        default=0.45, ge=0, le=1,
+        description="The model's least P(yes) that an evidence paper answers the question, for it to be answered "
+        "from that paper (calibrated with scripts/calibrate_coverage.py).",
+    )
+    about_threshold: float = Field(
+        default=0.7, ge=0, le=1,
+        description="When no paper answers: the model's least P(yes) that the best one is about the question's "
+        "subject, for the answer to be that its abstract does not state it (else: not covered).",
+    )
     llm_url: str | None = Field(
         default=None, pattern=r"^https?://",
         description="Base URL of an OpenAI-compatible model server (e.g. http://127.0.0.1:8080/v1) that writes "

@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="Write every case's score here (JSON).")
     args = parser.parse_args()
     settings = Settings(model=args.model)
-    judge = Judge(open_model(settings), settings.prompts_dir, settings.judge_threshold)
+    judge = Judge.of(open_model(settings), settings)
     rows = []
     for pair in args.pairs:
         corpus, _, cases_file = pair.partition("=")

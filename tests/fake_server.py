@@ -15,9 +15,12 @@ MODEL_ID = "fake-model"
 class FakeModelServer:
     """`with FakeModelServer("reply") as server:` serves on `server.url` (…/v1) until the block ends."""
 
-    def __init__(self, reply: str = "", mode: str = "ok", delay: float = 0.0, judgment: float = 1.0):
+    def __init__(self, reply: str = "", mode: str = "ok", delay: float = 0.0, judgment: float = 1.0,
+                 coverage: float = 1.0):
         self.reply, self.mode, self.delay = reply, mode, delay
-        self.judgment = judgment  # P(yes) it gives a yes/no question (a request without streaming)
+        # P(yes) it gives a yes/no question (a request without streaming): that a source states an
+        # answer sentence, and that a source answers (or is about) the question.
+        self.judgment, self.coverage = judgment, coverage
         self.requests: list[dict] = []
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
@@ -64,7 +67,9 @@ class FakeModelServer:
                     return self._json(500, {"error": {"message": "logprobs is not supported for models created with "
                                                                  "logits_all=False"}})
                 if not body.get("stream"):
-                    return self._json(200, judgment_reply(server.judgment, chat, bool(body.get("logprobs"))))
+                    about_a_sentence = "Answer sentence:" in json.dumps(body.get("messages") or body.get("prompt"))
+                    probability = server.judgment if about_a_sentence else server.coverage
+                    return self._json(200, judgment_reply(probability, chat, bool(body.get("logprobs"))))
                 self._stream(body, chat=chat)
 
             def _stream(self, body, chat: bool):

@@ -5,17 +5,25 @@ import threading
 from collections.abc import Callable, Iterator
 
 
+def declining(*questions: str) -> Callable[[list[dict[str, str]]], float]:
+    """A coverage judgment that finds no source answering, or about, the given questions, and every
+    source answering any other."""
+    return lambda messages: 0.0 if any(f"Question: {q}\n" in messages[-1]["content"] for q in questions) else 1.0
+
+
 class FakeModel:
     """A stand-in for the language model: replies with scripted texts in turn (the last one again
     once they run out), word by word, and keeps the messages it was given. `endless=True` repeats
     each reply forever, as a looping small model does."""
 
     def __init__(self, *replies: str, name: str = "fake.gguf", endless: bool = False,
-                 judgment: float | Callable[[list[dict[str, str]]], float] = 1.0):
+                 judgment: float | Callable[[list[dict[str, str]]], float] = 1.0,
+                 coverage: float | Callable[[list[dict[str, str]]], float] = 1.0):
         self.name = name
         self.replies = list(replies)
         self.endless = endless
-        self.judgment = judgment  # P(yes) of every yes/no question, or a function of its messages
+        self.judgment = judgment  # P(yes) that a source states an answer sentence, or a function of the messages
+        self.coverage = coverage  # P(yes) that a source answers the question, or is about it
         self.prompts: list[list[dict[str, str]]] = []
         self.judged: list[list[dict[str, str]]] = []
         self.pieces_sent = 0
@@ -35,7 +43,8 @@ class FakeModel:
     def yes_probability(self, messages: list[dict[str, str]]) -> float:
         with self.lock:
             self.judged.append(messages)
-            return self.judgment(messages) if callable(self.judgment) else self.judgment
+            probability = self.judgment if "Answer sentence:" in messages[-1]["content"] else self.coverage
+            return probability(messages) if callable(probability) else probability
 
     def _reply(self, max_tokens: int) -> Iterator[str]:
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]

@@ -52,7 +52,7 @@ def kept_alone(case, paper, judge=None) -> bool:
 
 
 def scripted_judge(refuses: bool) -> Judge:
-    return Judge(FakeModel(judgment=0.0 if refuses else 1.0), PROJECT_ROOT / "prompts", Settings().judge_threshold)
+    return Judge.of(FakeModel(judgment=0.0 if refuses else 1.0), Settings())
 
 
 def test_the_set_is_large_bilingual_and_labelled(cases):
@@ -129,7 +129,7 @@ def test_a_supported_reply_of_the_scripted_server_is_the_answer(seeds_retriever,
 def test_the_real_judge_drops_the_bad_replies_the_filters_leave(cases):
     """The default model as the judge, on the replies only meaning tells apart (figures: README)."""
     settings = Settings(corpus=SEEDS)
-    judge = Judge(open_model(settings), settings.prompts_dir, settings.judge_threshold)
+    judge = Judge.of(open_model(settings), settings)
     judged = [(case, paper) for case, paper in cases if case.label == "supported" or kind(case) in JUDGED_KINDS]
     kept = {case.id for case, paper in judged if kept_alone(case, paper, judge)}
     bad_kept = [case_id for case_id in kept if not case_id.startswith("adv-supported")]

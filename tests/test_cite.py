@@ -29,7 +29,7 @@ def answer_line(messages: list[dict[str, str]]) -> str:
 def judge(*refuted: str, model: FakeModel | None = None) -> Judge:
     """A judge that finds every sentence stated by its source but those holding one of `refuted`."""
     model = model or FakeModel(judgment=lambda messages: 0.0 if any(r in answer_line(messages) for r in refuted) else 1.0)
-    return Judge(model, PROJECT_ROOT / "prompts", THRESHOLD)
+    return Judge(model, PROJECT_ROOT / "prompts", THRESHOLD, 0.5, 0.5)
 
 
 def source(marker: int, text: str, lang: str = "en") -> Source:

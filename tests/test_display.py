@@ -18,17 +18,19 @@ from qa_bot.display import (
 from qa_bot.export import conversation_markdown
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS, paper_with
-from tests.fakes import FakeModel
+from tests.fakes import FakeModel, declining
 
 TINYMIM = "TinyMIM model of tiny size"
 MGTAB = "10,199 expert-annotated"
+QUANTUM = "How do quantum computers factor large integers?"  # no paper answers it, nor is about it
 HOSTILE = 'Widgets <script>alert("x")</script> see [click](javascript:alert(1)) at http://evil.example :red[now] $x$.'
 
 
 @pytest.fixture
 def assistant(seeds_retriever, tmp_path):
     def make(*replies):
-        return Assistant(seeds_retriever, FakeModel(*replies), Settings(corpus=SEEDS, cache_dir=tmp_path))
+        model = FakeModel(*replies, coverage=declining(QUANTUM))
+        return Assistant(seeds_retriever, model, Settings(corpus=SEEDS, cache_dir=tmp_path))
 
     return make
 
@@ -58,7 +60,7 @@ def test_markers_link_to_their_cards_and_the_text_is_escaped(assistant, seeds_re
 
 
 def test_an_abstained_answer_lists_the_closest_papers_without_citing_them(assistant):
-    answer = assistant("unused").answer("How do quantum computers factor large integers?")
+    answer = assistant("unused").answer(QUANTUM)
     block = answer_block_html(answer, 0, show_scores=True)
     assert "do not cover this question" in block
     assert "Closest papers found" in block and "score " in block
@@ -102,7 +104,7 @@ def test_the_export_renumbers_markers_across_the_conversation(assistant, seeds_r
     )
     first = bot.answer("What accuracy does TinyMIM reach on ImageNet?", conversation)
     second = bot.answer("How many expert-annotated users does MGTAB contain?", conversation)
-    third = bot.answer("How do quantum computers factor large integers?", conversation)
+    third = bot.answer(QUANTUM, conversation)
     markdown = conversation_markdown([first, second, third], "seeds", "fake.gguf", datetime(2026, 11, 22, 9, 30))
     tinymim, mgtab = paper_with(seeds_retriever, TINYMIM), paper_with(seeds_retriever, MGTAB)
     assert "Exported 2026-11-22 09:30 · corpus: seeds · model: fake.gguf" in markdown

@@ -21,7 +21,7 @@ from qa_bot.retrieve import Hit, Retriever, SearchResult
 from qa_bot.settings import Settings
 from tests.conftest import write_corpus
 from tests.contract import assert_contract, assert_metadata
-from tests.fakes import FakeModel
+from tests.fakes import FakeModel, declining
 
 EXPORTS = Path(__file__).parent / "data" / "exports"
 SPARSE = "block-sparse attention pattern aligned with the section headings"
@@ -264,7 +264,8 @@ def slots(paper: Paper) -> dict:
 
 
 def test_ask_bibtex_prints_the_cited_papers(exports_retriever, tmp_path, capsys):
-    assistant = Assistant(exports_retriever, FakeModel(MUELLER_ANSWER), Settings(corpus=EXPORTS, cache_dir=tmp_path))
+    model = FakeModel(MUELLER_ANSWER, coverage=declining("How do quantum computers factor large integers?"))
+    assistant = Assistant(exports_retriever, model, Settings(corpus=EXPORTS, cache_dir=tmp_path))
     print_cited_bibtex(assistant, MUELLER_QUESTION)
     printed = capsys.readouterr()
     library = bibtexparser.parse_string(printed.out, append_middleware=[LatexDecodingMiddleware()])
@@ -308,7 +309,8 @@ def test_a_given_title_is_indexed_with_the_abstract(exports_retriever, exports):
 
 
 def test_plain_text_closest_papers_of_a_declined_answer_show_the_metadata(exports_retriever, tmp_path):
-    stream = Assistant(exports_retriever, FakeModel("unused"), Settings(corpus=EXPORTS, cache_dir=tmp_path)).ask(
+    model = FakeModel("unused", coverage=declining("Which telescope observed the songbirds?"))
+    stream = Assistant(exports_retriever, model, Settings(corpus=EXPORTS, cache_dir=tmp_path)).ask(
         "Which telescope observed the songbirds?")
     list(stream)
     assert stream.answer.abstained

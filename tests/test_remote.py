@@ -152,7 +152,7 @@ def test_a_url_without_its_scheme_is_a_bad_setting():
 def test_a_judgment_is_read_from_the_servers_log_probabilities(api, judgment, expected):
     with FakeModelServer(judgment=judgment) as server:
         model = remote(server.url, llm_model="m", llm_api=api)
-        assert model.yes_probability([{"role": "user", "content": "Is it so? Reply yes or no."}]) == pytest.approx(expected)
+        assert model.yes_probability([{"role": "user", "content": "Answer sentence: it is so. Is it so? Reply yes or no."}]) == pytest.approx(expected)
     request = server.requests[-1]["body"]
     assert request["max_tokens"] == 1 and not request.get("stream") and request["logprobs"]
 
@@ -162,5 +162,5 @@ def test_a_judgment_is_read_from_the_servers_log_probabilities(api, judgment, ex
 def test_a_server_that_gives_no_log_probabilities_is_read_from_the_token_it_chose(api, judgment, expected):
     with FakeModelServer(mode="no-logprobs", judgment=judgment) as server:
         model = remote(server.url, llm_model="m", llm_api=api, llm_max_retries=0)
-        assert model.yes_probability([{"role": "user", "content": "Is it so? Reply yes or no."}]) == expected
+        assert model.yes_probability([{"role": "user", "content": "Answer sentence: it is so. Is it so? Reply yes or no."}]) == expected
     assert [bool(request["body"].get("logprobs")) for request in server.requests] == [True, False]

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from qa_bot import llm
 from qa_bot.answer import ABSTENTION
 from tests.conftest import paper_with, write_corpus
-from tests.fakes import FakeModel
+from tests.fakes import FakeModel, declining
 
 APP = Path(__file__).resolve().parent.parent / "qa_bot" / "ui.py"
 TINYMIM_ANSWER = "TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K [1]."
@@ -23,7 +23,7 @@ def fake_model(monkeypatch):
     st.cache_resource.clear()  # the pipeline is cached per server, here per test process
 
     def use(*replies: str) -> FakeModel:
-        model = FakeModel(*replies)
+        model = FakeModel(*replies, coverage=declining("How do quantum computers factor large integers?"))
         monkeypatch.setattr(llm, "open_model", lambda settings: model)
         return model
 
@@ -90,7 +90,7 @@ def test_an_out_of_corpus_question_is_declined_and_shows_the_closest_papers(fake
     answer = message_html(app, 1)
     assert ABSTENTION["en"] in answer and "Closest papers found" in answer
     assert "qa-card" not in answer
-    assert model.prompts == []
+    assert model.judged  # declined by the judgment
 
 
 @pytest.fixture
