@@ -198,7 +198,7 @@ class Assistant:
         if found.unknown_names or not found.hits:
             return (yield from draft.declined("out_of_corpus", []))
         sources = self._evidence(query, found.search, found.hits)
-        if found.outcome == "not_stated" or query.asks == "metadata" and found.outcome != "answer":
+        if found.outcome == "not_stated" or found.outcome == "out_of_corpus" and not self._judges_coverage(query):
             return (yield from draft.declined(found.outcome, sources))
         # The writer goes first: every judgment after it then shares one evaluated prefix (the
         # judge's turn, the evidence and the question), where judging first would make the model
@@ -222,9 +222,9 @@ class Assistant:
         answer it, when any does (the only ones the answer may cite); else the paper asked about
         (named, or the best found when it is about the question's subject) does not state it; else
         the collection does not cover it. What the word rules already found not stated (a number no
-        sentence of the named paper holds, authors, venue) never gets here; what abstracts rarely
-        hold (authors, venue, date) is answered where a pattern finds it, not judged."""
-        if query.asks == "metadata":
+        sentence of the named paper holds, authors, venue) never gets here; what they found
+        answered stays so when the question is not the model's to judge (`_judges_coverage`)."""
+        if not self._judges_coverage(query):
             return Judged("answer", sources)
         judge, question = self.judge, query.text
         answering = [source for source in sources if judge.answers(sources, source.marker, question) >= judge.answers_threshold]
@@ -233,6 +233,12 @@ class Assistant:
         if found.named or judge.about(sources, sources[0].marker, question) >= judge.about_threshold:
             return Judged("not_stated", [])
         return Judged("out_of_corpus", [])
+
+    def _judges_coverage(self, query: Query) -> bool:
+        """Whether the model decides if the evidence answers the question: not for what abstracts
+        rarely hold (authors, venue, date: a pattern finds it), nor when the model cannot judge (the
+        word rules of `retrieve` decide then)."""
+        return query.asks != "metadata" and self.model.judges_coverage
 
     def _written(self, draft: "Draft", sources: list[Source], judged: "Judged", generated: str) -> Generator[str, None, Answer]:
         """The model's answer, each sentence shown once the judge finds that a source answering the

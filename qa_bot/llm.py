@@ -48,6 +48,9 @@ class ContextError(BadInputError):
 
 class LanguageModel(Protocol):
     name: str
+    # Whether its yes/no judgment of whether a paper answers a question is worth following: an
+    # instruct model's is; a base model (the packaged Gemma 270M) says yes to nearly everything.
+    judges_coverage: bool
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -211,6 +214,7 @@ class LlamaModel:
             raise ModelError(f"llama.cpp cannot load {path}: {exc}") from None
         self.name = path.name
         self.has_chat_template = bool(self._llama.metadata.get("tokenizer.chat_template"))
+        self.judges_coverage = self.has_chat_template
         self._prompts_dir = prompts_dir
         self._lock = threading.Lock()
 

@@ -128,6 +128,15 @@ def test_a_question_naming_what_no_abstract_mentions_is_declined_without_the_mod
     assert contract["outcome"] == "out_of_corpus" and model.prompts == [] and model.judged == []
 
 
+def test_a_model_that_cannot_judge_leaves_coverage_to_the_word_rules(seeds_retriever, settings):
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].", coverage=0.0, judges_coverage=False)
+    answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    assert answer.outcome == "answered" and answer.path == "generated"
+    answer, _ = ask(seeds_retriever, settings, model, "How big is the moon?")
+    assert answer.outcome == "out_of_corpus" and len(model.prompts) == 1  # declined before it wrote
+    assert all("Answer sentence:" in messages[-1]["content"] for messages in model.judged)
+
+
 def test_only_a_source_the_judge_finds_answering_is_cited(seeds_retriever, settings):
     def answering_first(messages):
         return 1.0 if "Does source [1] answer" in messages[-1]["content"] else 0.0
