@@ -40,12 +40,15 @@ NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A count written in words is a number too: "five tasks" is not what "three ... tasks" says, and
 # "seven types" is what "7 types" says. Chinese counts need their classifier (九种, 三个), as in NUMERAL.
 ENGLISH_COUNTS = {word: str(value) for value, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split()) if value >= 2}
+    "zero one two three four five six seven eight nine ten eleven twelve".split()) if value >= 2} | {
+    "twice": "2", "double": "2", "doubled": "2", "triple": "3", "tripled": "3", "thrice": "3"}  # 两倍 is "twice"
 ENGLISH_COUNT = re.compile(rf"\b({'|'.join(ENGLISH_COUNTS)})\b(?!-)", re.IGNORECASE)
 CHINESE_DIGITS = {char: value for value, char in enumerate("零一二三四五六七八九")} | {"两": 2}
 CHINESE_COUNT = re.compile(
     r"(?<![一二两三四五六七八九十百千万亿])([二两三四五六七八九]?十[一二三四五六七八九]?|[二两三四五六七八九])(?=[个种项类次位篇名台层部张块倍])"
 )
+# A Chinese decade names its century: 20 世纪 50 年代 is the 1950s, not 20 and 50.
+CHINESE_DECADE = re.compile(r"(\d{1,2})\s*世纪\s*(\d)0\s*年代")
 NUMBER_SPAN = re.compile(r"(?<![A-Za-z0-9.-])\d+(?:[.,]\d+)*(?:\s?%|×|倍)?(?![A-Za-z])")  # not the 1 of top-1 or 1K
 # What a small model puts before a sentence: a bullet, a list number, a label echoing the prompt.
 LEAD_IN = re.compile(r"^(?:[-*•]\s*|\d+[.)]\s+|(?:answer|question|答案|回答)\s*[:：]\s*)+", re.IGNORECASE)
@@ -112,6 +115,7 @@ def facts_of(claim: str) -> list[str]:
 
 def numbers_of(text: str) -> list[str]:
     """The numbers a text states, in digits ("7,526" as "7526") or as a count in words."""
+    text = CHINESE_DECADE.sub(lambda decade: f"{int(decade[1]) - 1}{decade[2]}0", text)
     digits = [normalize_number(n) for n in NUMBER.findall(text)]
     english = [ENGLISH_COUNTS[word.lower()] for word in ENGLISH_COUNT.findall(text)]
     return digits + english + [str(chinese_count(count)) for count in CHINESE_COUNT.findall(text)]

@@ -235,6 +235,8 @@ def test_three_different_words_are_no_tautology():
     ("一种方法", []),  # "a kind of": no count
     ("seven types and twelve tasks", ["7", "12"]), ("a two-level scheme", []), ("one model", []),
     ("7,526 videos and 1.5 times", ["7526", "1.5"]),
+    ("more than twice as likely", ["2"]), ("a double-blind trial", []), ("最早在 20 世纪 50 年代提出", ["1950"]),
+    ("first proposed in the 1950s", ["1950"]), ("19世纪90年代", ["1890"]),
 ])
 def test_the_numbers_a_text_states(text, numbers):
     assert numbers_of(text) == numbers
