@@ -9,13 +9,13 @@ nothing relevant enough, and the model is not called).
 """
 
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from qa_bot.bilingual import document_terms, query_terms, term_units, unit_terms
 from qa_bot.cite import (
-    TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, answer_spans, with_marker,
+    TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, answer_spans, claim_of, with_marker,
 )
 from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
 from qa_bot.corpus import Paper, detect_language
@@ -238,14 +238,17 @@ class Assistant:
         """Whether the model decides if the evidence answers the question: not for what abstracts
         rarely hold (authors, venue, date: a pattern finds it), nor when the model cannot judge (the
         word rules of `retrieve` decide then)."""
-        return query.asks != "metadata" and self.model.judges_coverage
+        return query.asks != "metadata" and self.model.follows_instructions
 
     def _written(self, draft: "Draft", sources: list[Source], judged: "Judged", generated: str) -> Generator[str, None, Answer]:
         """The model's answer, each sentence shown once the judge finds that a source answering the
         question states it; the best answering evidence sentence quoted when none is kept, or when
         the kept ones leave out what was asked."""
         query, best = draft.query, judged.answering[0]
-        checker = CitationChecker(sources, query, self.judge, citable={source.marker for source in judged.answering})
+        citable = {source.marker for source in judged.answering}
+        checker = CitationChecker(sources, query, self.judge, citable=citable)
+        if self.model.follows_instructions:
+            draft.translate = lambda sentence: self._translated(sentence, sources, query)
         sentences = answer_sentences(generated)
         for sentence in sentences[:-1] if is_looping(generated) else sentences:  # a loop's last sentence is cut off
             yield from draft.present(checker.check(sentence), sources)
@@ -255,6 +258,18 @@ class Assistant:
         for asked in self._unanswered_parts(query, draft.shown, best):
             yield from draft.present(quote(best, asked), sources)
         return draft.finish(draft.text(), "answered", path, sources, generated, checker.dropped)
+
+    def _translated(self, sentence: CheckedSentence, sources: list[Source], query: Query) -> CheckedSentence | None:
+        """The sentence in the asker's language, translated by the model and kept only when it
+        passes the citation check against the same source (numbers and names exactly, then the
+        judgment); None when it does not."""
+        prompt = render_prompt(self.settings.prompts_dir, "translate", sentence=sentence.claim,
+                               language=LANGUAGE_NAMES[query.lang])
+        pieces = self.model.stream([{"role": "user", "content": prompt}], self.settings.max_answer_tokens)
+        translation = " ".join(answer_sentences("".join(until_repetition(pieces))))
+        checker = CitationChecker(sources, query, self.judge, citable={sentence.marker})
+        checked = checker.check(with_marker(claim_of(translation), sentence.marker)) if translation else None
+        return checked if checked is not None and detect_language(checked.claim) == query.lang else None
 
     def _paper_list(self, draft: "Draft") -> Generator[str, None, Answer]:
         """Every retrieved paper that covers what the question asks for, each a cited line with its
@@ -423,6 +438,8 @@ class Draft:
         self.first_token_ms: float | None = None
         self.shown: list[CheckedSentence] = []
         self.separators: list[str] = []
+        # Puts a sentence into the asker's language (None: it could not), when the model can.
+        self.translate: Callable[[CheckedSentence], CheckedSentence | None] | None = None
 
     def present(self, sentence: CheckedSentence | None, sources: list[Source], separator: str | None = None):
         """Show a kept sentence, in the asker's language: a sentence in the other language becomes a
@@ -430,6 +447,8 @@ class Draft:
         if sentence is None:
             return
         source = next(source for source in sources if source.marker == sentence.marker)
+        if self.translate and detect_language(sentence.claim) != self.query.lang:
+            sentence = self.translate(sentence) or sentence
         sentence = in_language(sentence, source, self.query.lang)
         sentence = replace(sentence, text=shown_answer(sentence.text, {sentence.marker}))
         if any(sentence.text == earlier.text for earlier in self.shown):

@@ -48,9 +48,9 @@ class ContextError(BadInputError):
 
 class LanguageModel(Protocol):
     name: str
-    # Whether its yes/no judgment of whether a paper answers a question is worth following: an
-    # instruct model's is; a base model (the packaged Gemma 270M) says yes to nearly everything.
-    judges_coverage: bool
+    # An instruct model: its judgment of whether a paper answers a question is worth following, and
+    # it can translate. A base model (the packaged Gemma 270M) says yes to nearly every question.
+    follows_instructions: bool
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -214,7 +214,7 @@ class LlamaModel:
             raise ModelError(f"llama.cpp cannot load {path}: {exc}") from None
         self.name = path.name
         self.has_chat_template = bool(self._llama.metadata.get("tokenizer.chat_template"))
-        self.judges_coverage = self.has_chat_template
+        self.follows_instructions = self.has_chat_template
         self._prompts_dir = prompts_dir
         self._lock = threading.Lock()
 

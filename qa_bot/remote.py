@@ -78,7 +78,7 @@ class RemoteModel:
     def __init__(self, settings: Settings):
         self.url = shown_url(settings.llm_url)
         self._settings = settings
-        self.judges_coverage = settings.llm_api == "chat"  # the completions endpoint is for base models
+        self.follows_instructions = settings.llm_api == "chat"  # the completions endpoint is for base models
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else NO_KEY
         # The client's own Timeout: it runs on its own HTTP package, whose types may not be httpx's.
         timeout = openai.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)

@@ -216,7 +216,7 @@ class TabModel:
 
     def __init__(self, model: LanguageModel, on_wait):
         self.model, self.on_wait = model, on_wait
-        self.name = model.name
+        self.name, self.follows_instructions = model.name, model.follows_instructions
 
     def count_tokens(self, text: str) -> int:
         return self.model.count_tokens(text)
@@ -230,6 +230,8 @@ class TabModel:
         yield from self.model.stream(messages, max_tokens)
 
     def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        if self.model.busy():  # the judgments of another tab's answer hold the model too
+            self.on_wait()
         return self.model.yes_probability(messages)
 
 

@@ -18,13 +18,13 @@ class FakeModel:
 
     def __init__(self, *replies: str, name: str = "fake.gguf", endless: bool = False,
                  judgment: float | Callable[[list[dict[str, str]]], float] = 1.0,
-                 coverage: float | Callable[[list[dict[str, str]]], float] = 1.0, judges_coverage: bool = True):
+                 coverage: float | Callable[[list[dict[str, str]]], float] = 1.0, follows_instructions: bool = True):
         self.name = name
         self.replies = list(replies)
         self.endless = endless
         self.judgment = judgment  # P(yes) that a source states an answer sentence, or a function of the messages
         self.coverage = coverage  # P(yes) that a source answers the question, or is about it
-        self.judges_coverage = judges_coverage
+        self.follows_instructions = follows_instructions
         self.prompts: list[list[dict[str, str]]] = []
         self.judged: list[list[dict[str, str]]] = []
         self.pieces_sent = 0

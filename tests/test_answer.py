@@ -129,7 +129,7 @@ def test_a_question_naming_what_no_abstract_mentions_is_declined_without_the_mod
 
 
 def test_a_model_that_cannot_judge_leaves_coverage_to_the_word_rules(seeds_retriever, settings):
-    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].", coverage=0.0, judges_coverage=False)
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].", coverage=0.0, follows_instructions=False)
     answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
     assert answer.outcome == "answered" and answer.path == "generated"
     answer, _ = ask(seeds_retriever, settings, model, "How big is the moon?")
@@ -316,11 +316,29 @@ def test_sentences_are_joined_by_a_space_and_chinese_ones_by_nothing(seeds_retri
     assert answer.text == "MGG平均比DGCL框架快7.38倍[1]。MGG平均比具有统一虚拟内存设计的多GPU系统快3.65倍[1]。"
 
 
-def test_a_sentence_in_the_other_language_is_quoted_from_its_evidence_exactly(seeds_retriever, settings):
-    answer, _ = ask(seeds_retriever, settings, FakeModel("DFME includes 7,526 well-labeled ME videos [1]."),
-                    "DFME数据集有多少个微表情视频？")
+@pytest.mark.parametrize("translation", ["DFME includes 7,526 well-labeled ME videos.", "DFME 包含 7,000 个微表情视频。"],
+                         ids=["not-translated", "number-changed"])
+def test_a_sentence_in_the_other_language_is_quoted_from_its_evidence_exactly(seeds_retriever, settings, translation):
+    model = FakeModel("DFME includes 7,526 well-labeled ME videos [1].", translation)
+    answer, _ = ask(seeds_retriever, settings, model, "DFME数据集有多少个微表情视频？")
     evidence = next(s for s in answer.evidence[0].sentences if "7,526" in s)
     assert answer.text.startswith(f"据英文摘要[1]：“{evidence.rstrip('.')}”。")
+    assert "Translate this sentence" in model.prompts[1][-1]["content"]  # the model was asked to translate it
+
+
+def test_a_translation_the_check_keeps_is_the_answer_in_the_askers_language(seeds_retriever, settings):
+    model = FakeModel("DFME includes 7,526 well-labeled ME videos [1].", "DFME 包含 7,526 个标注良好的微表情视频。")
+    answer, _ = ask(seeds_retriever, settings, model, "DFME数据集有多少个微表情视频？")
+    assert answer.text == "DFME 包含 7,526 个标注良好的微表情视频[1]。"
+    assert answer.citations[0].answer_spans == ("7,526", "DFME")
+    # The translation was judged like any sentence: against the source it cites.
+    assert "Answer sentence: DFME 包含 7,526 个标注良好的微表情视频" in model.judged[-1][-1]["content"]
+
+
+def test_a_base_model_is_not_asked_to_translate(seeds_retriever, settings):
+    model = FakeModel("DFME includes 7,526 well-labeled ME videos [1].", follows_instructions=False)
+    answer, _ = ask(seeds_retriever, settings, model, "DFME数据集有多少个微表情视频？")
+    assert answer.text.startswith("据英文摘要[1]：“") and len(model.prompts) == 1
 
 
 class CountingModel(FakeModel):
