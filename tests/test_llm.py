@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from qa_bot.llm import (
+from qa_bot.answer.llm import (
     PACKAGED_MODELS, ModelError, PackagedModel, check_gguf, is_looping, resolve_model_path, system_folded_into_user,
     until_repetition,
 )

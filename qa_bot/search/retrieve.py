@@ -4,14 +4,14 @@ import math
 import time
 from dataclasses import dataclass
 
-from qa_bot.bilingual import document_terms, query_units, sentence_terms, term_units
-from qa_bot.corpus import Corpus, Paper
-from qa_bot.evidence import best_sentences
-from qa_bot.hygiene import require_text
-from qa_bot.index import Index
-from qa_bot.indexing import Progress, open_collection
+from qa_bot.search.bilingual import document_terms, query_units, sentence_terms, term_units
+from qa_bot.collection.corpus import Corpus, Paper
+from qa_bot.answer.evidence import best_sentences
+from qa_bot.text.hygiene import require_text
+from qa_bot.search.index import Index
+from qa_bot.search.indexing import Progress, open_collection
 from qa_bot.settings import Settings
-from qa_bot.tokenize import LATIN_WORD, english_terms, question_frame_terms
+from qa_bot.search.tokenize import LATIN_WORD, english_terms, question_frame_terms
 
 
 NAMED_FIRST_DEPTH = 50  # papers re-ordered by the names they hold
@@ -145,5 +145,5 @@ class Retriever:
 
 
 def require_query(query: str) -> str:
-    """The query normalised once (qa_bot.hygiene); nothing left of it is bad input."""
+    """The query normalised once (qa_bot.text.hygiene); nothing left of it is bad input."""
     return require_text(query, "empty query: give a few words to search for")

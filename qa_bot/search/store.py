@@ -2,7 +2,7 @@
 
 A segment folder holds, for its run of positions, each paper's text (one UTF-8 blob and its
 offsets), its records (where it stands and what metadata each record has, one JSON array each),
-its id, language and length in terms, and the postings of its terms (`qa_bot.index.Segment`) with
+its id, language and length in terms, and the postings of its terms (`qa_bot.search.index.Segment`) with
 the terms it added to the vocabulary. Nothing in a segment changes once written; opening one maps
 its arrays without reading them, so a collection of a million abstracts opens in a fraction of a
 second and a paper is decoded only when it is shown.
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_bot.corpus import LANGUAGES, Paper, add_record, title_source
-from qa_bot.index import Segment
-from qa_bot.readers import Location, Record
-from qa_bot.titles import derive_title
+from qa_bot.collection.corpus import LANGUAGES, Paper, add_record, title_source
+from qa_bot.search.index import Segment
+from qa_bot.collection.readers import Location, Record
+from qa_bot.collection.titles import derive_title
 
 SEGMENT_ARRAYS = ("text_offsets", "record_offsets", "ids", "languages", "lengths",
                   "postings_indptr", "postings_documents", "postings_frequencies")

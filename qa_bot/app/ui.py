@@ -7,7 +7,7 @@ a second tab waits for the first, and the page says so: each tab sees the shared
 `TabModel`, which notices, at the moment the tab's answer needs the model, that another holds it;
 with `--llm-url` a model server writes (its queue orders the tabs' questions, and the page says so
 when this process's cap is reached). Everything that comes from the corpus or
-the model is shown through `qa_bot.display`, which escapes it.
+the model is shown through `qa_bot.app.display`, which escapes it.
 """
 
 import threading
@@ -18,14 +18,14 @@ from importlib import resources
 import streamlit as st
 from pydantic import SecretStr, ValidationError
 
-from qa_bot import display
-from qa_bot.answer import Answer, Assistant
-from qa_bot.conversation import Conversation
+from qa_bot.app import display
+from qa_bot.answer.assistant import Answer, Assistant
+from qa_bot.answer.conversation import Conversation
 from qa_bot.errors import QaBotError
-from qa_bot.export import cited_papers, conversation_markdown, references_bibtex
-from qa_bot.indexing import folder_changed
-from qa_bot.llm import LanguageModel, open_model
-from qa_bot.retrieve import Retriever
+from qa_bot.app.export import cited_papers, conversation_markdown, references_bibtex
+from qa_bot.search.indexing import folder_changed
+from qa_bot.answer.llm import LanguageModel, open_model
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import Settings, describe_error
 
 MAX_TOP_K = 20

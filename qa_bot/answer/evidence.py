@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa_bot.corpus import Paper
-from qa_bot.hygiene import has_words, looks_like_instruction, text_segments
-from qa_bot.query import NAME, Part, Query, states_metadata
+from qa_bot.collection.corpus import Paper
+from qa_bot.text.hygiene import has_words, looks_like_instruction, text_segments
+from qa_bot.answer.query import NAME, Part, Query, states_metadata
 
 # A number, in digits or words ("7", "seven", "六种", "一亿"): what a quantity question asks for.
 # Not "一种", "一组" ("a kind of", "a set of"), nor "one", which count nothing, nor the word of a

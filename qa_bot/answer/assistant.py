@@ -13,25 +13,25 @@ from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from qa_bot.bilingual import document_terms, query_terms, term_units, unit_terms
-from qa_bot.cite import (
+from qa_bot.search.bilingual import document_terms, query_terms, term_units, unit_terms
+from qa_bot.answer.cite import (
     TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, answer_spans, with_marker,
 )
-from qa_bot.conversation import Conversation, Turn, followup_query, refers_back
-from qa_bot.corpus import Paper, detect_language
+from qa_bot.answer.conversation import Conversation, Turn, followup_query, refers_back
+from qa_bot.collection.corpus import Paper, detect_language
 from qa_bot.errors import BadInputError
-from qa_bot.evidence import (
+from qa_bot.answer.evidence import (
     NUMERAL, Source, answer_bonus, asked_for, matched_weight, numbered_evidence, select_evidence, split_sentences,
 )
-from qa_bot.hygiene import cut_to_tokens, require_text, shown_answer
-from qa_bot.judge import Judge
-from qa_bot.llm import LanguageModel, is_looping, until_repetition
-from qa_bot.prompts import render_prompt
-from qa_bot.query import Part, Query, analyse, states_metadata
-from qa_bot.retrieve import Hit, Retriever
+from qa_bot.text.hygiene import cut_to_tokens, require_text, shown_answer
+from qa_bot.answer.judge import Judge
+from qa_bot.answer.llm import LanguageModel, is_looping, until_repetition
+from qa_bot.answer.prompts import render_prompt
+from qa_bot.answer.query import Part, Query, analyse, states_metadata
+from qa_bot.search.retrieve import Hit, Retriever
 from qa_bot.settings import Settings
-from qa_bot.titles import name_in_title
-from qa_bot.tokenize import question_frame_terms
+from qa_bot.collection.titles import name_in_title
+from qa_bot.search.tokenize import question_frame_terms
 
 ABSTENTION = {
     "en": "The papers in this collection do not cover this question.",

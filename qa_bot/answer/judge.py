@@ -12,9 +12,9 @@ tuning halves (`scripts/calibrate_judge.py`, `scripts/calibrate_coverage.py`; do
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa_bot.evidence import Source, numbered_evidence
-from qa_bot.llm import LanguageModel
-from qa_bot.prompts import render_prompt
+from qa_bot.answer.evidence import Source, numbered_evidence
+from qa_bot.answer.llm import LanguageModel
+from qa_bot.answer.prompts import render_prompt
 from qa_bot.settings import Settings
 
 

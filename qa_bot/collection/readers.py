@@ -1,6 +1,6 @@
 """Readers for the formats researchers export, one function per format, each turning a file's text
 into typed `Record`s (an abstract, where it stands, and the metadata the record has) and the
-`CorpusIssue`s met on the way. `qa_bot.corpus` picks the reader by suffix and makes the papers.
+`CorpusIssue`s met on the way. `qa_bot.collection.corpus` picks the reader by suffix and makes the papers.
 
 - `.txt`: one abstract per non-empty line; `translated by ...` marker lines are ignored.
 - `.jsonl`: one object a line: `abstract`, and `title`, `url`, `id` (the record's key), `authors` (a list, or one
@@ -15,7 +15,7 @@ into typed `Record`s (an abstract, where it stands, and the metadata the record 
   authors separated by ";" (or by "," when every part is a whole name, as Google Scholar writes).
 
 One rule for every format: a record with a control character in any field is rejected
-(`qa_bot.hygiene.corpus_control_character`), titles lose markup (`plain_text`). A record without an
+(`qa_bot.text.hygiene.corpus_control_character`), titles lose markup (`plain_text`). A record without an
 abstract is no error: such records are counted, one note per file. Not handled: RIS/CSV in other
 encodings than UTF-8.
 """
@@ -32,7 +32,7 @@ import bibtexparser
 import rispy
 from bibtexparser.middlewares import LatexDecodingMiddleware
 
-from qa_bot.hygiene import corpus_control_character, plain_text
+from qa_bot.text.hygiene import corpus_control_character, plain_text
 
 MARKER_LINE = re.compile(r"^translated by\b", re.IGNORECASE)
 YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")

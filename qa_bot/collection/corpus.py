@@ -1,15 +1,15 @@
 """Load a folder of abstracts into deduplicated papers with stable ids and every location.
 
-Formats (see shared/CONTRACT.md and `qa_bot.readers`, one reader each): seed `.txt` files, `.jsonl`,
+Formats (see shared/CONTRACT.md and `qa_bot.collection.readers`, one reader each): seed `.txt` files, `.jsonl`,
 BibTeX `.bib`, `.ris`, CSL-JSON `.json`, `.csv` and `.tsv`, each also gzip-compressed (`corpus.jsonl.gz`:
 large exports are often shipped so). Files are found recursively and read in
 path order; the records of every format become papers here, with the metadata their records have
-(title, authors, year, venue, DOI, URL) and a derived title (`qa_bot.titles`) when none has a title.
+(title, authors, year, venue, DOI, URL) and a derived title (`qa_bot.collection.titles`) when none has a title.
 
 A file that is not UTF-8 is skipped whole, because decoding only its valid lines would load a
 misleading part of it; a malformed record is skipped alone (a line the JSON parser cannot take, a
 broken BibTeX or RIS entry, and, in every format, a record holding a control character:
-`qa_bot.hygiene.corpus_control_character`); a file or subfolder that cannot be read is skipped.
+`qa_bot.text.hygiene.corpus_control_character`); a file or subfolder that cannot be read is skipped.
 Each is reported as a `CorpusIssue` naming file and line, or raised at once in strict mode; records
 without an abstract are counted in one note per file, which strict mode lets pass. Not handled:
 other encodings, and near-duplicate abstracts (only texts equal up to white space are merged).
@@ -27,9 +27,9 @@ from typing import Protocol
 import numpy as np
 
 from qa_bot.errors import CorpusError
-from qa_bot.hygiene import printable_name
-from qa_bot.readers import READERS, CorpusIssue, Location, Record
-from qa_bot.titles import derive_titles
+from qa_bot.text.hygiene import printable_name
+from qa_bot.collection.readers import READERS, CorpusIssue, Location, Record
+from qa_bot.collection.titles import derive_titles
 
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 LATIN_RUN = re.compile(r"[A-Za-z]+")
@@ -80,7 +80,7 @@ LANGUAGES = ("en", "zh")
 
 class Corpus:
     """The papers of a folder, each at a position: the index's document number. A position whose
-    paper an update changed or removed is dead and holds no paper (`qa_bot.indexing`)."""
+    paper an update changed or removed is dead and holds no paper (`qa_bot.search.indexing`)."""
 
     def __init__(self, folder: Path, source: PaperSource, issues: list[CorpusIssue], content_hash: str,
                  record_count: int, file_count: int, stamp: tuple = ()):
@@ -193,7 +193,7 @@ def detect_language(text: str) -> str:
 
 def load_corpus(folder: Path, strict: bool = False) -> Corpus:
     """All papers of the folder, read into memory (a large collection is opened through
-    `qa_bot.indexing`, which reads only the files that changed)."""
+    `qa_bot.search.indexing`, which reads only the files that changed)."""
     folder = Path(folder)
     files, issues = corpus_files(folder)
     digest = hashlib.sha256()
@@ -244,7 +244,7 @@ def check_records(folder: Path, record_count: int, issues: list[CorpusIssue], st
 def title_source(text: str) -> str:
     """The abstract without markup, markers or instructions to the assistant: a title is shown
     with every answer, so it must not carry them."""
-    from qa_bot.evidence import split_sentences, without_instructions  # here: evidence uses this module
+    from qa_bot.answer.evidence import split_sentences, without_instructions  # here: evidence uses this module
 
     return " ".join(without_instructions(split_sentences(text))) or text
 
@@ -279,7 +279,7 @@ def format_suffix(name: str) -> str:
 
 
 def parse_file(name: str, raw: bytes) -> tuple[list[Record], list[CorpusIssue]]:
-    """The file's records by the reader of its suffix (`qa_bot.readers`), once it decodes as UTF-8
+    """The file's records by the reader of its suffix (`qa_bot.collection.readers`), once it decodes as UTF-8
     (after decompressing a .gz)."""
     if name.lower().endswith(COMPRESSED):
         try:

@@ -3,11 +3,11 @@ front end: the CLI prints them, an HTTP service returns them."""
 
 import json
 
-from qa_bot.answer import Answer
-from qa_bot.corpus import Location, Paper
-from qa_bot.display import paper_link
-from qa_bot.hygiene import shown_answer
-from qa_bot.retrieve import SearchResult
+from qa_bot.answer.assistant import Answer
+from qa_bot.collection.corpus import Location, Paper
+from qa_bot.app.display import paper_link
+from qa_bot.text.hygiene import shown_answer
+from qa_bot.search.retrieve import SearchResult
 
 
 def to_json(value: dict) -> str:

@@ -30,14 +30,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from qa_bot.answer import Answer, AnswerStream, Assistant
-from qa_bot.conversation import Conversation, Turn
-from qa_bot.corpus import places
+from qa_bot.answer.assistant import Answer, AnswerStream, Assistant
+from qa_bot.answer.conversation import Conversation, Turn
+from qa_bot.collection.corpus import places
 from qa_bot.errors import BadInputError, QaBotError
-from qa_bot.output import answer_dict, search_dict, to_json
-from qa_bot.query import analyse
-from qa_bot.remote import ModelServerError
-from qa_bot.retrieve import require_query
+from qa_bot.app.output import answer_dict, search_dict, to_json
+from qa_bot.answer.query import analyse
+from qa_bot.answer.remote import ModelServerError
+from qa_bot.search.retrieve import require_query
 from qa_bot.settings import Settings
 
 SERVICE_MODEL = "qa-bot"  # what /v1/chat/completions answers as, to an OpenAI client

@@ -17,9 +17,9 @@ from bibtexparser.middlewares import LatexEncodingMiddleware
 from bibtexparser.model import Entry, Field
 from pylatexenc.latexencode import UnicodeToLatexEncoder
 
-from qa_bot.answer import Answer
-from qa_bot.corpus import Paper, places
-from qa_bot.display import CLOSEST_SHOWN, LANGUAGE_LABELS, escape_markdown, paper_link, render_markers
+from qa_bot.answer.assistant import Answer
+from qa_bot.collection.corpus import Paper, places
+from qa_bot.app.display import CLOSEST_SHOWN, LANGUAGE_LABELS, escape_markdown, paper_link, render_markers
 
 # Fewer characters than for the UI, so that the file stays readable as plain text too.
 EXPORT_PUNCTUATION = re.compile(r"([\\`*_\[\]<>|~$#])")

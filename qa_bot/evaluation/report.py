@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from qa_bot.corpus import Corpus
+from qa_bot.collection.corpus import Corpus
 from qa_bot.errors import BadInputError, QaBotError
-from qa_bot.evaluate import DIRECTIONS, QuestionResult, breakdown, summarize
-from qa_bot.questions import KINDS, QuestionSet
+from qa_bot.evaluation.evaluate import DIRECTIONS, QuestionResult, breakdown, summarize
+from qa_bot.evaluation.questions import KINDS, QuestionSet
 from qa_bot.settings import Settings
 
 # (key in the summary, column heading); ratios print as 0.00, times as whole milliseconds

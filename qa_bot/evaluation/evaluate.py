@@ -23,15 +23,15 @@ from dataclasses import dataclass
 import ir_measures
 from ir_measures import RR, R, nDCG
 
-from qa_bot.answer import Answer, Assistant
-from qa_bot.cite import MARKER, CitationChecker, answer_sentences, claim_of, markers_of, missing_facts
-from qa_bot.conversation import Conversation, Turn
-from qa_bot.corpus import Corpus, Paper, detect_language
-from qa_bot.evidence import Source
-from qa_bot.judge import Judge
-from qa_bot.query import analyse
-from qa_bot.questions import CheckCase, Question, QuestionSet
-from qa_bot.retrieve import Hit
+from qa_bot.answer.assistant import Answer, Assistant
+from qa_bot.answer.cite import MARKER, CitationChecker, answer_sentences, claim_of, markers_of, missing_facts
+from qa_bot.answer.conversation import Conversation, Turn
+from qa_bot.collection.corpus import Corpus, Paper, detect_language
+from qa_bot.answer.evidence import Source
+from qa_bot.answer.judge import Judge
+from qa_bot.answer.query import analyse
+from qa_bot.evaluation.questions import CheckCase, Question, QuestionSet
+from qa_bot.search.retrieve import Hit
 
 QUOTATION = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」")
 RANKING_DEPTH = 10  # papers ranked per question: what nDCG@10 needs

@@ -129,7 +129,7 @@ def text_segments(text: str) -> list[str]:
 
 @cache
 def _boundaries() -> re.Pattern:
-    from qa_bot.cite import MARKER_TEXT  # here: cite uses this module
+    from qa_bot.answer.cite import MARKER_TEXT  # here: cite uses this module
 
     return re.compile(f"{CODE_ELEMENT.pattern}|{MARKUP_TAG.pattern}|{MARKER_TEXT}", re.DOTALL | re.IGNORECASE)
 
@@ -160,7 +160,7 @@ def plain_text(text: str) -> str:
 
 def uncited_markers_removed(text: str, cited: set[int]) -> str:
     """The text without the markers ([2], [1, 3], 【2】) that name no citation of the answer."""
-    from qa_bot.cite import MARKER, markers_of  # here: cite uses this module
+    from qa_bot.answer.cite import MARKER, markers_of  # here: cite uses this module
 
     def keep_cited(match: re.Match) -> str:
         numbers = markers_of(match.group())

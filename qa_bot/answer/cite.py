@@ -20,13 +20,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa_bot.bilingual import content_words, document_terms, term_units, unit_terms
-from qa_bot.evidence import NUMERAL, Source
-from qa_bot.hygiene import looks_like_instruction, plain_text
-from qa_bot.judge import Judge
-from qa_bot.query import NAME, Part, Query
-from qa_bot.titles import name_in_title
-from qa_bot.tokenize import question_frame_terms
+from qa_bot.search.bilingual import content_words, document_terms, term_units, unit_terms
+from qa_bot.answer.evidence import NUMERAL, Source
+from qa_bot.text.hygiene import looks_like_instruction, plain_text
+from qa_bot.answer.judge import Judge
+from qa_bot.answer.query import NAME, Part, Query
+from qa_bot.collection.titles import name_in_title
+from qa_bot.search.tokenize import question_frame_terms
 
 MARKER_NUMBERS = r"\d+(?:\s*[,，、;]\s*\d+)*"  # [1], [1, 2], 【1】
 MARKER_TEXT = rf"[\[【]{MARKER_NUMBERS}[\]】]"

@@ -17,18 +17,18 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from qa_bot import evaluate, report
-from qa_bot.answer import Answer, Assistant, require_question
-from qa_bot.conversation import Conversation
-from qa_bot.corpus import CorpusIssue, places
+from qa_bot.evaluation import evaluate, report
+from qa_bot.answer.assistant import Answer, Assistant, require_question
+from qa_bot.answer.conversation import Conversation
+from qa_bot.collection.corpus import CorpusIssue, places
 from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
-from qa_bot.export import cited_papers, references_bibtex
-from qa_bot.hygiene import is_blank, normalize_question
-from qa_bot.indexing import Progress, collection_folder
-from qa_bot.llm import MODEL_ALIASES, PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
-from qa_bot.output import answer_json, metadata_line, search_json, to_json
-from qa_bot.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
-from qa_bot.retrieve import Retriever, SearchResult, require_query
+from qa_bot.app.export import cited_papers, references_bibtex
+from qa_bot.text.hygiene import is_blank, normalize_question
+from qa_bot.search.indexing import Progress, collection_folder
+from qa_bot.answer.llm import MODEL_ALIASES, PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
+from qa_bot.app.output import answer_json, metadata_line, search_json, to_json
+from qa_bot.evaluation.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
+from qa_bot.search.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings, describe_error
 
 MAX_WARNINGS_SHOWN = 10
@@ -352,7 +352,7 @@ def serve(port, host, corpus, model, strict, **llm):
     docs at /docs. Ctrl-C stops it."""
     import uvicorn  # here, so that the other commands do not pay for the web stack
 
-    from qa_bot.service import create_app
+    from qa_bot.app.service import create_app
 
     settings = make_settings(corpus=corpus, model=model, strict=strict, **llm)
     require_free_port(host, port)

@@ -15,10 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from qa_bot.corpus import Corpus, Paper
+from qa_bot.collection.corpus import Corpus, Paper
 from qa_bot.errors import BadInputError
 
-DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.jsonl"
+DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent / "data" / "questions.jsonl"
 # chatty: a long question that first describes the asker's situation; not_stated: about a paper of the
 # corpus that its abstract cannot answer (authors, year, a metric it does not report).
 Kind = Literal["fact", "chatty", "paraphrase", "multi", "followup", "unanswerable", "not_stated"]

@@ -1,7 +1,7 @@
 """The local language model: which GGUF to use, loading it once, and generating token by token.
 
 A model is anything with a `name`, `count_tokens` and `stream` (see `LanguageModel`): the local one
-wraps llama-cpp-python, `qa_bot/remote.py` is an OpenAI-compatible model server, tests use
+wraps llama-cpp-python, `qa_bot/answer/remote.py` is an OpenAI-compatible model server, tests use
 `tests/fakes.py`. Generation is greedy (temperature 0), so the same
 question gives the same answer, and every generation holds the model's lock: one llama.cpp context
 crashes when two threads decode at once (the UI serves several browser tabs).
@@ -29,8 +29,8 @@ from typing import Protocol
 import numpy as np
 
 from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
-from qa_bot.gguf import trained_context
-from qa_bot.prompts import render_prompt
+from qa_bot.answer.gguf import trained_context
+from qa_bot.answer.prompts import render_prompt
 from qa_bot.settings import PROJECT_ROOT, Settings
 
 GGUF_MAGIC = b"GGUF"
@@ -360,7 +360,7 @@ def load_model(path: Path, n_threads: int, n_ctx: int, prompts_dir: Path) -> Lla
 def open_model(settings: Settings) -> LanguageModel:
     """The model server at `settings.llm_url` when one is set, else the local GGUF."""
     if settings.llm_url:
-        from qa_bot.remote import open_remote_model  # here: only this backend needs the openai client
+        from qa_bot.answer.remote import open_remote_model  # here: only this backend needs the openai client
 
         return open_remote_model(settings)
     return load_model(resolve_model_path(settings).resolve(), settings.n_threads, settings.n_ctx, settings.prompts_dir)

@@ -2,7 +2,7 @@
 
 A segment holds the postings of a run of consecutive document positions, term-major (a CSR of
 terms x documents: for each term, the documents that hold it and how often). A collection is built
-as one segment and grows by one segment per update (`qa_bot.indexing`); a document that was changed
+as one segment and grows by one segment per update (`qa_bot.search.indexing`); a document that was changed
 or removed is marked dead instead of being rewritten. The statistics BM25 needs (document count,
 average length, each term's document frequency) are those of the live documents, so the scores
 of an updated index equal those of a full rebuild. What a query adds up is the formula of
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from qa_bot.bilingual import document_terms
-from qa_bot.corpus import Corpus
+from qa_bot.search.bilingual import document_terms
+from qa_bot.collection.corpus import Corpus
 from qa_bot.settings import Settings
 
 # Bump when tokenization changes in a way the package versions do not show.
@@ -333,5 +333,5 @@ def index_from_terms(documents: list[list[str]], settings: Settings) -> Index:
 
 
 def build_index(corpus: Corpus, settings: Settings) -> Index:
-    """The index of a corpus held in memory (`qa_bot.corpus.load_corpus`)."""
+    """The index of a corpus held in memory (`qa_bot.collection.corpus.load_corpus`)."""
     return index_from_terms([document_terms(paper.indexed_text) for paper in corpus.papers], settings)

@@ -3,7 +3,7 @@
 The cache of a corpus folder is `collection-<key>/` in the cache folder (the key: the folder's
 absolute path and what shapes the terms). Its `manifest.json` lists every corpus file (size,
 modification time, SHA-256, record count, problems), the segments holding the papers and their
-postings (`qa_bot.store`), and the generation: which positions are live, each term's document
+postings (`qa_bot.search.store`), and the generation: which positions are live, each term's document
 frequency, how many papers use each name (for derived titles), and the position of every record.
 
 Opening scans the folder (names, sizes and times; nothing is read). Files whose size and time are
@@ -43,19 +43,19 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from qa_bot.bilingual import dictionary, document_terms, headword_prefixes
-from qa_bot.cache import FORMAT as CACHE_FORMAT
-from qa_bot.cache import load_checked, set_aside, warn_not_saved, warn_rebuilt, write_checked
-from qa_bot.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detect_language, each_readable,
+from qa_bot.search.bilingual import dictionary, document_terms, headword_prefixes
+from qa_bot.search.cache import FORMAT as CACHE_FORMAT
+from qa_bot.search.cache import load_checked, set_aside, warn_not_saved, warn_rebuilt, write_checked
+from qa_bot.collection.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detect_language, each_readable,
                            given_title, indexed_text, paper_id_for, paper_number, parse_file, unreadable)
 from qa_bot.errors import CorpusError
-from qa_bot.index import (TERMS_VERSION, Counts, Index, Segment, count_terms, document_frequency, joined_counts,
+from qa_bot.search.index import (TERMS_VERSION, Counts, Index, Segment, count_terms, document_frequency, joined_counts,
                           numbered, segment_from_counts)
-from qa_bot.readers import CorpusIssue, Record
+from qa_bot.collection.readers import CorpusIssue, Record
 from qa_bot.settings import Settings
-from qa_bot.store import (DamagedStore, SegmentPapers, StoredPapers, StoredSegment, file_check, joined, records_json,
+from qa_bot.search.store import (DamagedStore, SegmentPapers, StoredPapers, StoredSegment, file_check, joined, records_json,
                           verify, write_segment)
-from qa_bot.titles import names_in
+from qa_bot.collection.titles import names_in
 
 MANIFEST = "manifest.json"
 GENERATION_ARRAYS = ("live", "frequency", "record_positions")
@@ -386,7 +386,7 @@ class Departure:
 
     positions: list[int]
     texts: list[str]
-    indexed: list[str]  # what the index held of each (`qa_bot.corpus.indexed_text`)
+    indexed: list[str]  # what the index held of each (`qa_bot.collection.corpus.indexed_text`)
     vocabulary: dict[str, int]
     counts: Counts = field(init=False)
 

@@ -6,7 +6,7 @@ fails a check (not JSON, wrong type, checksum, built from something else, a fold
 should be) is rebuilt with one warning. Writers stage under a unique name and rename into place:
 several processes may build the same entry at once, each rename is atomic, and whoever is last wins
 with an equal result. (The stored collection's folders are named uniquely and never replaced:
-`qa_bot.indexing`.)
+`qa_bot.search.indexing`.)
 """
 
 import errno

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from qa_bot.errors import QaBotError
-from qa_bot.llm import BASE_MODEL_STOPS, NO_WORDS, YES_WORDS, plain_fields, system_folded_into_user
-from qa_bot.prompts import render_prompt
+from qa_bot.answer.llm import BASE_MODEL_STOPS, NO_WORDS, YES_WORDS, plain_fields, system_folded_into_user
+from qa_bot.answer.prompts import render_prompt
 from qa_bot.settings import Settings
 
 CHARS_PER_TOKEN = 4.0
