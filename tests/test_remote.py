@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from qa_bot.answer.assistant import Assistant
-from qa_bot.answer.llm import BASE_MODEL_STOPS, open_model, plain_fields
+from qa_bot.answer.llm import open_model
+from qa_bot.answer.messages import BASE_MODEL_STOPS, plain_fields
 from qa_bot.answer.prompts import render_prompt
 from qa_bot.answer.remote import ModelServerError, RemoteModel, shown_url
 from qa_bot.settings import Settings

@@ -18,10 +18,10 @@ from qa_bot.answer.cite import (
     TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, answer_spans, with_marker,
 )
 from qa_bot.answer.conversation import Conversation, Turn, followup_query, refers_back
-from qa_bot.collection.corpus import Paper, detect_language
+from qa_bot.collection.corpus import Paper
 from qa_bot.errors import BadInputError
 from qa_bot.answer.evidence import (
-    NUMERAL, Source, answer_bonus, asked_for, matched_weight, numbered_evidence, select_evidence, split_sentences,
+    NUMERAL, Source, answer_bonus, asked_for, numbered_evidence, select_evidence,
 )
 from qa_bot.text.hygiene import cut_to_tokens, require_text, shown_answer
 from qa_bot.answer.judge import Judge
@@ -32,6 +32,8 @@ from qa_bot.search.retrieve import Hit, Retriever
 from qa_bot.settings import Settings
 from qa_bot.collection.titles import name_in_title
 from qa_bot.search.tokenize import question_frame_terms
+from qa_bot.text.language import detect_language
+from qa_bot.text.sentences import matched_weight, split_sentences
 
 ABSTENTION = {
     "en": "The papers in this collection do not cover this question.",

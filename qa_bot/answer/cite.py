@@ -27,10 +27,8 @@ from qa_bot.answer.judge import Judge
 from qa_bot.answer.query import NAME, Part, Query
 from qa_bot.collection.titles import name_in_title
 from qa_bot.search.tokenize import question_frame_terms
+from qa_bot.text.markers import MARKER, MARKER_TEXT, markers_of
 
-MARKER_NUMBERS = r"\d+(?:\s*[,，、;]\s*\d+)*"  # [1], [1, 2], 【1】
-MARKER_TEXT = rf"[\[【]{MARKER_NUMBERS}[\]】]"
-MARKER = re.compile(rf"\s*[\[【]({MARKER_NUMBERS})[\]】]")
 # A sentence ends at . ! ? (not inside 93.1), at Chinese end punctuation, or at a line break; the
 # markers written right after the end, on the same line, belong to it ("... users. [1]").
 ANSWER_SENTENCE = re.compile(
@@ -96,10 +94,6 @@ class CheckedSentence:
 def answer_sentences(text: str) -> list[str]:
     """The answer's sentences, each with the markers written after it ("... users. [1]" included)."""
     return [s.strip() for s in ANSWER_SENTENCE.findall(text) if s.strip()]
-
-
-def markers_of(sentence: str) -> list[int]:
-    return [int(n) for group in MARKER.findall(sentence) for n in re.split(r"[,，、;\s]+", group) if n]
 
 
 def claim_of(sentence: str) -> str:

@@ -30,12 +30,11 @@ import numpy as np
 
 from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
 from qa_bot.answer.gguf import trained_context
+from qa_bot.answer.messages import BASE_MODEL_STOPS, NO_WORDS, YES_WORDS, plain_fields, system_folded_into_user
 from qa_bot.answer.prompts import render_prompt
 from qa_bot.settings import PROJECT_ROOT, Settings
 
 GGUF_MAGIC = b"GGUF"
-# Stops for a base model: it would otherwise go on to invent the next question and answer.
-BASE_MODEL_STOPS = ["\n\n", "\nQuestion:", "\nSources", "<end_of_turn>", "<eos>"]
 
 
 class ModelError(QaBotError):
@@ -306,26 +305,10 @@ class LlamaModel:
                 yield piece
 
 
-YES_WORDS = ["yes", "Yes", "YES", " yes", " Yes", "是", "对"]
-NO_WORDS = ["no", "No", "NO", " no", " No", "否", "不"]
-
-
 def answer_share(logits: np.ndarray, answers: tuple[list[int], list[int]]) -> float:
     """P(yes) / (P(yes) + P(no)) from next-token logits, each the sum over its tokens."""
     yes, no = (np.logaddexp.reduce(logits[ids].astype(np.float64)) for ids in answers)
     return float(1.0 / (1.0 + np.exp(no - yes)))
-
-
-def plain_fields(messages: list[dict[str, str]]) -> dict[str, str]:
-    """The system and user text of a conversation, for a model without a chat template."""
-    system = "\n".join(m["content"] for m in messages if m["role"] == "system")
-    user = "\n\n".join(m["content"] for m in messages if m["role"] != "system")
-    return {"system": system, "user": user}
-
-
-def system_folded_into_user(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    fields = plain_fields(messages)
-    return [{"role": "user", "content": f"{fields['system']}\n\n{fields['user']}".strip()}]
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from qa_bot.collection.corpus import detect_language
+from qa_bot.text.language import detect_language
 
 # name: which paper or method (its name); entity: which dataset, benchmark, simulator (another name).
 Asks = Literal["papers", "metadata", "number", "name", "entity", "list", "yes_no", "explanation"]

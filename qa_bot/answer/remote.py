@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from qa_bot.errors import QaBotError
-from qa_bot.answer.llm import BASE_MODEL_STOPS, NO_WORDS, YES_WORDS, plain_fields, system_folded_into_user
+from qa_bot.answer.messages import BASE_MODEL_STOPS, NO_WORDS, YES_WORDS, plain_fields, system_folded_into_user
 from qa_bot.answer.prompts import render_prompt
 from qa_bot.settings import Settings
 

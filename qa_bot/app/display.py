@@ -12,9 +12,10 @@ from html import escape
 from urllib.parse import quote
 
 from qa_bot.answer.assistant import Answer, Citation
-from qa_bot.answer.cite import MARKER
-from qa_bot.collection.corpus import Paper, detect_language, places
+from qa_bot.collection.corpus import Paper, places
 from qa_bot.search.retrieve import Hit
+from qa_bot.text.language import detect_language
+from qa_bot.text.markers import MARKER
 
 # Every ASCII punctuation character can be backslash-escaped in CommonMark and then shows as
 # itself; escaping all of them also stops Streamlit's extensions (":red[...]", "$math$") and

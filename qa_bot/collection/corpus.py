@@ -19,7 +19,6 @@ import gzip
 import hashlib
 import os
 import zlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -30,9 +29,9 @@ from qa_bot.errors import CorpusError
 from qa_bot.text.hygiene import printable_name
 from qa_bot.collection.readers import READERS, CorpusIssue, Location, Record
 from qa_bot.collection.titles import derive_titles
+from qa_bot.text.language import detect_language
+from qa_bot.text.sentences import split_sentences, without_instructions
 
-CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
-LATIN_RUN = re.compile(r"[A-Za-z]+")
 SUFFIXES = tuple(READERS)
 COMPRESSED = ".gz"
 KNOWN_FORMATS = ", ".join(SUFFIXES) + ", each also as .gz"
@@ -181,16 +180,6 @@ def paper_id_for(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()[:16]
 
 
-def detect_language(text: str) -> str:
-    """`zh` when Chinese characters make up a fifth of the letters, else `en`."""
-    if text.isascii():
-        return "en"
-    # Runs, not characters: ten times fewer matches to build on a long abstract.
-    cjk = sum(map(len, CJK_RUN.findall(text)))
-    latin = sum(map(len, LATIN_RUN.findall(text)))
-    return "zh" if cjk and cjk >= 0.2 * (cjk + latin) else "en"
-
-
 def load_corpus(folder: Path, strict: bool = False) -> Corpus:
     """All papers of the folder, read into memory (a large collection is opened through
     `qa_bot.search.indexing`, which reads only the files that changed)."""
@@ -244,8 +233,6 @@ def check_records(folder: Path, record_count: int, issues: list[CorpusIssue], st
 def title_source(text: str) -> str:
     """The abstract without markup, markers or instructions to the assistant: a title is shown
     with every answer, so it must not carry them."""
-    from qa_bot.answer.evidence import split_sentences, without_instructions  # here: evidence uses this module
-
     return " ".join(without_instructions(split_sentences(text))) or text
 
 

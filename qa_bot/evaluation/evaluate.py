@@ -24,14 +24,16 @@ import ir_measures
 from ir_measures import RR, R, nDCG
 
 from qa_bot.answer.assistant import Answer, Assistant
-from qa_bot.answer.cite import MARKER, CitationChecker, answer_sentences, claim_of, markers_of, missing_facts
+from qa_bot.answer.cite import CitationChecker, answer_sentences, claim_of, missing_facts
 from qa_bot.answer.conversation import Conversation, Turn
-from qa_bot.collection.corpus import Corpus, Paper, detect_language
+from qa_bot.collection.corpus import Corpus, Paper
 from qa_bot.answer.evidence import Source
 from qa_bot.answer.judge import Judge
 from qa_bot.answer.query import analyse
 from qa_bot.evaluation.questions import CheckCase, Question, QuestionSet
 from qa_bot.search.retrieve import Hit
+from qa_bot.text.language import detect_language
+from qa_bot.text.markers import MARKER, markers_of
 
 QUOTATION = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」")
 RANKING_DEPTH = 10  # papers ranked per question: what nDCG@10 needs

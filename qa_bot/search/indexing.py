@@ -46,7 +46,7 @@ from scipy import sparse
 from qa_bot.search.bilingual import dictionary, document_terms, headword_prefixes
 from qa_bot.search.cache import FORMAT as CACHE_FORMAT
 from qa_bot.search.cache import load_checked, set_aside, warn_not_saved, warn_rebuilt, write_checked
-from qa_bot.collection.corpus import (LANGUAGES, Corpus, check_records, corpus_files, detect_language, each_readable,
+from qa_bot.collection.corpus import (LANGUAGES, Corpus, check_records, corpus_files, each_readable,
                            given_title, indexed_text, paper_id_for, paper_number, parse_file, unreadable)
 from qa_bot.errors import CorpusError
 from qa_bot.search.index import (TERMS_VERSION, Counts, Index, Segment, count_terms, document_frequency, joined_counts,
@@ -56,6 +56,7 @@ from qa_bot.settings import Settings
 from qa_bot.search.store import (DamagedStore, SegmentPapers, StoredPapers, StoredSegment, file_check, joined, records_json,
                           verify, write_segment)
 from qa_bot.collection.titles import names_in
+from qa_bot.text.language import detect_language
 
 MANIFEST = "manifest.json"
 GENERATION_ARRAYS = ("live", "frequency", "record_positions")

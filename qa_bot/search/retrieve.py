@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from qa_bot.search.bilingual import document_terms, query_units, sentence_terms, term_units
 from qa_bot.collection.corpus import Corpus, Paper
-from qa_bot.answer.evidence import best_sentences
+from qa_bot.text.sentences import best_sentences
 from qa_bot.text.hygiene import require_text
 from qa_bot.search.index import Index
 from qa_bot.search.indexing import Progress, open_collection

@@ -22,6 +22,7 @@ import unicodedata
 from functools import cache, lru_cache
 
 from qa_bot.errors import BadInputError
+from qa_bot.text.markers import MARKER, MARKER_TEXT, markers_of
 
 REPLACEMENT = "\ufffd"
 LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -129,8 +130,6 @@ def text_segments(text: str) -> list[str]:
 
 @cache
 def _boundaries() -> re.Pattern:
-    from qa_bot.answer.cite import MARKER_TEXT  # here: cite uses this module
-
     return re.compile(f"{CODE_ELEMENT.pattern}|{MARKUP_TAG.pattern}|{MARKER_TEXT}", re.DOTALL | re.IGNORECASE)
 
 
@@ -160,8 +159,6 @@ def plain_text(text: str) -> str:
 
 def uncited_markers_removed(text: str, cited: set[int]) -> str:
     """The text without the markers ([2], [1, 3], 【2】) that name no citation of the answer."""
-    from qa_bot.answer.cite import MARKER, markers_of  # here: cite uses this module
-
     def keep_cited(match: re.Match) -> str:
         numbers = markers_of(match.group())
         return match.group() if numbers and set(numbers) <= cited else ""
