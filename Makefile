@@ -163,7 +163,7 @@ bench-load: $(STAMP)
 
 ## mutation: mutmut over the modules that decide what the user is told, against the fast tests (pyproject's
 ## [tool.mutmut]); the report, per module and with each survivor's diff, in artifacts/mutation (README figures).
-## MUTANTS='qa_bot.cite.*' for some modules only; JOBS=1 for one worker
+## MUTANTS='qa_bot.answer.cite.*' for some modules only; JOBS=1 for one worker
 mutation: $(STAMP)
 	$(BIN)/mutmut run --max-children $(or $(JOBS),2) $(MUTANTS)
 	$(BIN)/python scripts/mutation_report.py --out artifacts/mutation

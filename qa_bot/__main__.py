@@ -1,3 +1,3 @@
-from qa_bot.cli import main
+from qa_bot.app.cli import main
 
 main()

@@ -14,11 +14,11 @@ import argparse
 import statistics
 import time
 
-from qa_bot.answer import Assistant
-from qa_bot.evaluate import percentile
-from qa_bot.llm import open_model
-from qa_bot.questions import load_questions
-from qa_bot.retrieve import Retriever
+from qa_bot.answer.assistant import Assistant
+from qa_bot.evaluation.evaluate import percentile
+from qa_bot.answer.llm import open_model
+from qa_bot.evaluation.questions import load_questions
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import Settings
 
 

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_bot.bilingual import document_terms, query_units
-from qa_bot.index import index_from_terms, top_k
-from qa_bot.retrieve import Retriever
+from qa_bot.search.bilingual import document_terms, query_units
+from qa_bot.search.index import index_from_terms, top_k
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import PROJECT_ROOT, Settings
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "bench" / "nfcorpus"

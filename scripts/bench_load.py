@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the loopback helpers of the e2e tests
-from qa_bot.evaluate import percentile  # noqa: E402
-from qa_bot.questions import load_questions  # noqa: E402
+from qa_bot.evaluation.evaluate import percentile  # noqa: E402
+from qa_bot.evaluation.questions import load_questions  # noqa: E402
 from tests.processes import free_port, qa_bot_server  # noqa: E402
 
 REQUEST_TIMEOUT = 900.0

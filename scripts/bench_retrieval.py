@@ -26,9 +26,9 @@ from pathlib import Path
 
 import rank_bm25
 
-from qa_bot.bilingual import document_terms, query_terms
-from qa_bot.corpus import load_corpus
-from qa_bot.retrieve import Retriever
+from qa_bot.search.bilingual import document_terms, query_terms
+from qa_bot.collection.corpus import load_corpus
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import PROJECT_ROOT, Settings
 
 BENCH_DATA = PROJECT_ROOT / "bench-data"

@@ -7,8 +7,8 @@ declined and of answerable ones wrongly declined. Run:
     .venv/bin/python scripts/calibrate_abstention.py
 """
 
-from qa_bot.questions import load_questions
-from qa_bot.retrieve import Coverage, Retriever
+from qa_bot.evaluation.questions import load_questions
+from qa_bot.search.retrieve import Coverage, Retriever
 from qa_bot.settings import Settings
 
 

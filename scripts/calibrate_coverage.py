@@ -13,13 +13,13 @@ import argparse
 import json
 from pathlib import Path
 
-from qa_bot.answer import Assistant
-from qa_bot.conversation import Conversation
-from qa_bot.evaluate import remember_retrieval
-from qa_bot.llm import open_model
-from qa_bot.query import analyse
-from qa_bot.questions import load_questions
-from qa_bot.retrieve import Retriever
+from qa_bot.answer.assistant import Assistant
+from qa_bot.answer.conversation import Conversation
+from qa_bot.evaluation.evaluate import remember_retrieval
+from qa_bot.answer.llm import open_model
+from qa_bot.answer.query import analyse
+from qa_bot.evaluation.questions import load_questions
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import Settings
 
 THRESHOLDS = [round(0.025 * step, 3) for step in range(12, 40)]

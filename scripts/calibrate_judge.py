@@ -12,13 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-from qa_bot.cite import CitationChecker, claim_of
-from qa_bot.corpus import load_corpus
-from qa_bot.evidence import Source
-from qa_bot.judge import Judge
-from qa_bot.llm import open_model
-from qa_bot.query import analyse
-from qa_bot.questions import load_check_cases
+from qa_bot.answer.cite import CitationChecker, claim_of
+from qa_bot.collection.corpus import load_corpus
+from qa_bot.answer.evidence import Source
+from qa_bot.answer.judge import Judge
+from qa_bot.answer.llm import open_model
+from qa_bot.answer.query import analyse
+from qa_bot.evaluation.questions import load_check_cases
 from qa_bot.settings import Settings
 
 THRESHOLDS = [round(0.05 * step, 2) for step in range(1, 20)]

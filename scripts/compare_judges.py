@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_bot.cite import claim_of
-from qa_bot.corpus import load_corpus
-from qa_bot.llm import open_model
-from qa_bot.questions import load_check_cases
+from qa_bot.answer.cite import claim_of
+from qa_bot.collection.corpus import load_corpus
+from qa_bot.answer.llm import open_model
+from qa_bot.evaluation.questions import load_check_cases
 from qa_bot.settings import PROJECT_ROOT, Settings
 
 SYSTEM = "You check answers against their sources. Reply with one word: yes or no."

@@ -10,11 +10,11 @@ import json
 
 import numpy as np
 
-from qa_bot.bilingual import document_terms, query_terms, query_units
-from qa_bot.corpus import load_corpus
-from qa_bot.index import index_from_terms
+from qa_bot.search.bilingual import document_terms, query_terms, query_units
+from qa_bot.collection.corpus import load_corpus
+from qa_bot.search.index import index_from_terms
 from qa_bot.settings import PROJECT_ROOT, Settings
-from qa_bot.tokenize import chinese_terms, chinese_words, split_runs
+from qa_bot.search.tokenize import chinese_terms, chinese_words, split_runs
 
 
 def words_beside_glosses(text: str) -> list[str]:

@@ -14,13 +14,14 @@ import time
 
 import numpy as np
 
-from qa_bot.bilingual import document_terms, query_terms
-from qa_bot.evidence import answer_bonus, split_sentences
-from qa_bot.query import analyse
-from qa_bot.questions import load_questions
-from qa_bot.retrieve import Retriever
+from qa_bot.search.bilingual import document_terms, query_terms
+from qa_bot.answer.evidence import answer_bonus
+from qa_bot.answer.query import analyse
+from qa_bot.evaluation.questions import load_questions
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import Settings
-from qa_bot.titles import name_in_title
+from qa_bot.collection.titles import name_in_title
+from qa_bot.text.sentences import split_sentences
 
 
 def main(paths: list[str]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_bot.retrieve import Retriever
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import PROJECT_ROOT, Settings
 
 SEEDS = PROJECT_ROOT / "seeds"

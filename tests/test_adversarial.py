@@ -9,14 +9,14 @@ model's judgment does with them is measured by the slow test at the end."""
 
 import pytest
 
-from qa_bot.answer import Assistant
-from qa_bot.cite import CitationChecker
-from qa_bot.evaluate import check_figures
-from qa_bot.evidence import Source
-from qa_bot.judge import Judge
-from qa_bot.llm import open_model
-from qa_bot.query import analyse
-from qa_bot.questions import load_check_cases
+from qa_bot.answer.assistant import Assistant
+from qa_bot.answer.cite import CitationChecker
+from qa_bot.evaluation.evaluate import check_figures
+from qa_bot.answer.evidence import Source
+from qa_bot.answer.judge import Judge
+from qa_bot.answer.llm import open_model
+from qa_bot.answer.query import analyse
+from qa_bot.evaluation.questions import load_check_cases
 from qa_bot.settings import PROJECT_ROOT, Settings
 from tests.conftest import DATA, SEEDS
 from tests.fake_server import FakeModelServer

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from qa_bot.answer import ABSTENTION, Assistant
-from qa_bot.query import analyse
-from qa_bot.retrieve import Retriever
-from qa_bot.output import answer_json
-from qa_bot.conversation import Conversation
+from qa_bot.answer.assistant import ABSTENTION, Assistant
+from qa_bot.answer.query import analyse
+from qa_bot.search.retrieve import Retriever
+from qa_bot.app.output import answer_json
+from qa_bot.answer.conversation import Conversation
 from qa_bot.errors import BadInputError
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS, paper_with
@@ -238,7 +238,7 @@ def test_a_kept_sentence_that_answers_the_question_is_the_whole_answer(seeds_ret
 
 
 def test_a_number_word_inside_a_compound_is_no_quantity():
-    from qa_bot.evidence import NUMERAL
+    from qa_bot.answer.evidence import NUMERAL
 
     assert NUMERAL.search("We propose a two-level scheme for partitioning.") is None
     assert NUMERAL.search("It uses two levels, and is 1.8 times faster.") is not None
@@ -293,7 +293,7 @@ def test_a_turn_is_remembered_with_its_question_and_search(seeds_retriever, sett
 
 
 def test_the_model_is_given_the_system_prompt_and_the_question_with_its_evidence(seeds_retriever, settings):
-    from qa_bot.prompts import render_prompt
+    from qa_bot.answer.prompts import render_prompt
 
     model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].")
     answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
@@ -450,14 +450,14 @@ def test_an_empty_question_is_told_to_ask_something(seeds_retriever, settings):
 
 
 def test_times_are_in_milliseconds(monkeypatch):
-    from qa_bot import answer as answer_module
+    from qa_bot.answer import assistant as answer_module
 
     monkeypatch.setattr(answer_module.time, "perf_counter", lambda: 12.5)
     assert answer_module.elapsed_ms(10.0) == 2500.0
 
 
 def test_a_sentence_an_abstract_repeats_is_cited_where_it_first_appears():
-    from qa_bot.answer import enclosing_span
+    from qa_bot.answer.assistant import enclosing_span
 
     text = "A is one. B is two. A is one. C is three."
     assert enclosing_span(text, ["B is two.", "A is one."]) == "A is one. B is two."
@@ -657,9 +657,9 @@ def test_a_second_paper_scoring_exactly_the_required_share_of_the_first_is_evide
 
 
 def test_a_sentence_is_shown_as_plain_text_with_its_own_marker_only(seeds_retriever):
-    from qa_bot.answer import Draft
-    from qa_bot.cite import CheckedSentence
-    from qa_bot.evidence import Source
+    from qa_bot.answer.assistant import Draft
+    from qa_bot.answer.cite import CheckedSentence
+    from qa_bot.answer.evidence import Source
 
     paper = paper_with(seeds_retriever, MGTAB)
     sentence = "MGTAB contains 10,199 expert-annotated users and 7 types of relationships."

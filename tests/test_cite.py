@@ -5,15 +5,16 @@ import re
 
 import pytest
 
-from qa_bot.cite import (
-    Support, answer_sentences, answer_spans, check_answer, claim_of, facts_of, is_tautology, markers_of, numbers_of,
+from qa_bot.answer.cite import (
+    Support, answer_sentences, answer_spans, check_answer, claim_of, facts_of, is_tautology, numbers_of,
     support, with_marker,
 )
-from qa_bot.corpus import Paper
-from qa_bot.evidence import Source
-from qa_bot.judge import Judge
-from qa_bot.query import analyse
+from qa_bot.collection.corpus import Paper
+from qa_bot.answer.evidence import Source
+from qa_bot.answer.judge import Judge
+from qa_bot.answer.query import analyse
 from qa_bot.settings import PROJECT_ROOT, Settings
+from qa_bot.text.markers import markers_of
 from tests.fakes import FakeModel
 
 MGTAB = "MGTAB contains 10,199 expert-annotated users and 7 types of relationships."

@@ -3,10 +3,11 @@ import json
 
 import pytest
 
-from qa_bot.corpus import detect_language, load_corpus
+from qa_bot.collection.corpus import load_corpus
 from qa_bot.errors import CorpusError
-from qa_bot.indexing import open_collection
+from qa_bot.search.indexing import open_collection
 from qa_bot.settings import Settings
+from qa_bot.text.language import detect_language
 from tests.conftest import SEEDS, write_corpus
 
 DOORPING_FILES = {

@@ -5,9 +5,9 @@ from datetime import datetime
 
 import pytest
 
-from qa_bot.answer import Assistant
-from qa_bot.conversation import Conversation
-from qa_bot.display import (
+from qa_bot.answer.assistant import Assistant
+from qa_bot.answer.conversation import Conversation
+from qa_bot.app.display import (
     answer_block_html,
     answer_html,
     escape_markdown,
@@ -15,7 +15,7 @@ from qa_bot.display import (
     source_card_html,
     translation_note,
 )
-from qa_bot.export import conversation_markdown
+from qa_bot.app.export import conversation_markdown
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS, paper_with
 from tests.fakes import FakeModel, declining

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from qa_bot.corpus import load_corpus
+from qa_bot.collection.corpus import load_corpus
 from tests.conftest import SEEDS
 from tests.contract import assert_contract
 

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from qa_bot.corpus import load_corpus
+from qa_bot.collection.corpus import load_corpus
 from tests.conftest import SEEDS
 from tests.contract import assert_contract
 from tests.processes import free_port, qa_bot_server

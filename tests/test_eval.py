@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from qa_bot.answer import Assistant
-from qa_bot.corpus import load_corpus
+from qa_bot.answer.assistant import Assistant
+from qa_bot.collection.corpus import load_corpus
 from qa_bot.errors import BadInputError
-from qa_bot.evaluate import evaluate, summarize
-from qa_bot.questions import load_questions
-from qa_bot.report import build_report, compare
+from qa_bot.evaluation.evaluate import evaluate, summarize
+from qa_bot.evaluation.questions import load_questions
+from qa_bot.evaluation.report import build_report, compare
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS, paper_with, write_corpus
 from tests.fakes import FakeModel

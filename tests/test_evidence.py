@@ -2,11 +2,12 @@
 
 import pytest
 
-from qa_bot.answer import Assistant
-from qa_bot.evidence import Source, answer_bonus, asked_for, best_sentences, numbered_evidence, select_evidence, split_sentences
-from qa_bot.query import Part
-from qa_bot.retrieve import Retriever
+from qa_bot.answer.assistant import Assistant
+from qa_bot.answer.evidence import Source, answer_bonus, asked_for, numbered_evidence, select_evidence
+from qa_bot.answer.query import Part
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import Settings
+from qa_bot.text.sentences import best_sentences, split_sentences
 from tests.conftest import write_corpus
 from tests.fakes import FakeModel
 

@@ -12,18 +12,18 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa_bot.answer import Assistant
-from qa_bot.cite import MARKER_TEXT
-from qa_bot.corpus import load_corpus, parse_file
-from qa_bot.readers import READERS
+from qa_bot.answer.assistant import Assistant
+from qa_bot.collection.corpus import load_corpus, parse_file
+from qa_bot.collection.readers import READERS
 from qa_bot.errors import BadInputError, CorpusError
-from qa_bot.evidence import split_sentences, without_instructions
-from qa_bot.indexing import open_collection
-from qa_bot.hygiene import (INSTRUCTION, MARKUP_TAG, is_blank, looks_like_instruction, normalize_question,
+from qa_bot.search.indexing import open_collection
+from qa_bot.text.hygiene import (INSTRUCTION, MARKUP_TAG, is_blank, looks_like_instruction, normalize_question,
                             text_segments)
-from qa_bot.output import answer_dict, search_json
-from qa_bot.retrieve import Retriever
+from qa_bot.app.output import answer_dict, search_json
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import Settings
+from qa_bot.text.markers import MARKER_TEXT
+from qa_bot.text.sentences import split_sentences, without_instructions
 from tests.conftest import DATA
 from tests.contract import assert_contract
 from tests.fakes import FakeModel

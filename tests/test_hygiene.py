@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from qa_bot import cache, indexing
-from qa_bot.answer import Assistant
-from qa_bot.corpus import load_corpus
+from qa_bot.search import cache, indexing
+from qa_bot.answer.assistant import Assistant
+from qa_bot.collection.corpus import load_corpus
 from qa_bot.errors import BadInputError, CorpusError
-from qa_bot.gguf import trained_context
-from qa_bot.hygiene import cut_to_tokens, normalize_question
-from qa_bot.llm import resolve_model_path
+from qa_bot.answer.gguf import trained_context
+from qa_bot.text.hygiene import cut_to_tokens, normalize_question
+from qa_bot.answer.llm import resolve_model_path
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS, write_corpus
 from tests.fakes import FakeModel

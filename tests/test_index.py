@@ -5,9 +5,9 @@ import pytest
 import rank_bm25
 from scipy import sparse
 
-from qa_bot.bilingual import document_terms, query_terms
-from qa_bot.corpus import load_corpus
-from qa_bot.index import (Index, build_index, count_terms, index_from_terms, joined_counts, numbered,
+from qa_bot.search.bilingual import document_terms, query_terms
+from qa_bot.collection.corpus import load_corpus
+from qa_bot.search.index import (Index, build_index, count_terms, index_from_terms, joined_counts, numbered,
                           segment_from_counts, top_k)
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
@@ -73,7 +73,7 @@ def full_ranking(index, units, k):
 
 @pytest.mark.parametrize("variant", ["okapi", "plus", "l"])
 def test_the_best_documents_equal_a_full_ranking_with_or_without_scoring_every_document(variant, retrieval_queries):
-    from qa_bot.bilingual import query_units
+    from qa_bot.search.bilingual import query_units
 
     index = build_index(load_corpus(SEEDS), Settings(bm25_variant=variant))
     queries = [case["query"] for case in retrieval_queries] + ["DOORPING graph", "TinyMIM model training data"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from qa_bot.bilingual import query_units
-from qa_bot.indexing import MANIFEST, collection_folder, open_collection
+from qa_bot.search.bilingual import query_units
+from qa_bot.search.indexing import MANIFEST, collection_folder, open_collection
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS, write_corpus
 
@@ -111,7 +111,7 @@ def test_updates_report_the_papers_added_and_removed(tmp_path):
 
 
 def test_many_updates_are_gathered_into_one_segment_again(tmp_path, monkeypatch):
-    monkeypatch.setattr("qa_bot.indexing.MAX_SEGMENTS", 3)
+    monkeypatch.setattr("qa_bot.search.indexing.MAX_SEGMENTS", 3)
     folder = copy_of_seeds(tmp_path)
     settings = Settings(corpus=folder, cache_dir=tmp_path / "cache")
     open_collection(settings)
@@ -137,7 +137,7 @@ def test_bm25_settings_need_no_new_index(tmp_path):
 KILLER = """
 import sys
 from pathlib import Path
-from qa_bot import indexing
+from qa_bot.search import indexing
 from qa_bot.settings import Settings
 
 def stop(*args, **kwargs):  # the moment after the segment is written, before the manifest
@@ -185,7 +185,7 @@ def test_the_store_holds_the_records_metadata(tmp_path):
     folder = write_corpus(tmp_path / "c", {"refs.bib": (Path(__file__).parent / "data" / "exports" / "zotero.bib")
                                            .read_text("utf-8")})
     stored = open_collection(Settings(corpus=folder, cache_dir=tmp_path / "cache")).corpus
-    from qa_bot.corpus import load_corpus
+    from qa_bot.collection.corpus import load_corpus
 
     memory = load_corpus(folder)
     assert [vars_of(p) for p in stored.papers] == [vars_of(p) for p in memory.papers]
@@ -235,7 +235,7 @@ def test_qa_bot_index_says_what_it_added_and_removed(tmp_path):
 def test_the_progress_line_counts_files_and_records_and_estimates_the_time_left(monkeypatch):
     from io import StringIO
 
-    from qa_bot.indexing import FileEntry, FileReading, Progress, ScannedFile
+    from qa_bot.search.indexing import FileEntry, FileReading, Progress, ScannedFile
 
     monkeypatch.setattr(Progress, "QUIET_SECONDS", 0.0)
     log = StringIO()

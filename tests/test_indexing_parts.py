@@ -17,16 +17,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from qa_bot import indexing
-from qa_bot.bilingual import query_units
-from qa_bot.cache import write_checked
-from qa_bot.corpus import load_corpus
+from qa_bot.search import indexing
+from qa_bot.search.bilingual import query_units
+from qa_bot.search.cache import write_checked
+from qa_bot.collection.corpus import load_corpus
 from qa_bot.errors import CorpusError
-from qa_bot.indexing import (MANIFEST, FileEntry, FileReading, Progress, ScannedFile, built_from, collection_folder,
+from qa_bot.search.indexing import (MANIFEST, FileEntry, FileReading, Progress, ScannedFile, built_from, collection_folder,
                              folder_changed, open_collection)
-from qa_bot.readers import CorpusIssue
+from qa_bot.collection.readers import CorpusIssue
 from qa_bot.settings import Settings
-from qa_bot.store import file_check
+from qa_bot.search.store import file_check
 from tests.conftest import write_corpus
 
 A1 = "Graph clustering with contrastive views improves accuracy on five citation benchmarks."
@@ -290,7 +290,7 @@ def test_removing_a_file_writes_no_segment(tmp_path):
 
 
 def test_segments_are_gathered_once_there_are_more_than_max_segments(tmp_path, monkeypatch):
-    monkeypatch.setattr("qa_bot.indexing.MAX_SEGMENTS", 3)
+    monkeypatch.setattr("qa_bot.search.indexing.MAX_SEGMENTS", 3)
     folder = single_paper_files(tmp_path, 2)
     settings = settings_for(folder, tmp_path / "cache")
     open_collection(settings)

@@ -9,13 +9,14 @@ import sys
 
 import pytest
 
-from qa_bot.answer import Assistant
-from qa_bot.cite import check_answer
-from qa_bot.evidence import Source, split_sentences
-from qa_bot.hygiene import MARKUP_TAG, looks_like_instruction, plain_text, shown_answer
-from qa_bot.output import answer_dict
-from qa_bot.retrieve import Retriever
+from qa_bot.answer.assistant import Assistant
+from qa_bot.answer.cite import check_answer
+from qa_bot.answer.evidence import Source
+from qa_bot.text.hygiene import MARKUP_TAG, looks_like_instruction, plain_text, shown_answer
+from qa_bot.app.output import answer_dict
+from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import Settings
+from qa_bot.text.sentences import split_sentences
 from tests.conftest import DATA
 from tests.contract import MARKER, assert_contract
 from tests.fakes import FakeModel

@@ -4,10 +4,10 @@ import hashlib
 
 import pytest
 
-from qa_bot.llm import (
-    PACKAGED_MODELS, ModelError, PackagedModel, check_gguf, is_looping, resolve_model_path, system_folded_into_user,
-    until_repetition,
+from qa_bot.answer.llm import (
+    PACKAGED_MODELS, ModelError, PackagedModel, check_gguf, is_looping, resolve_model_path, until_repetition,
 )
+from qa_bot.answer.messages import system_folded_into_user
 from qa_bot.settings import Settings
 
 

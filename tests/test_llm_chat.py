@@ -3,8 +3,8 @@
 
 import pytest
 
-from qa_bot.answer import Assistant
-from qa_bot.llm import load_model, open_model
+from qa_bot.answer.assistant import Assistant
+from qa_bot.answer.llm import load_model, open_model
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa_bot.query import analyse, asking_part, names_in, parts_of
+from qa_bot.answer.query import analyse, asking_part, names_in, parts_of
 
 
 @pytest.mark.parametrize(

@@ -9,15 +9,15 @@ import bibtexparser
 import pytest
 from bibtexparser.middlewares import LatexDecodingMiddleware
 
-from qa_bot.answer import Assistant
-from qa_bot.cli import format_search, format_sources, print_cited_bibtex
-from qa_bot.corpus import Paper, load_corpus
-from qa_bot.display import bibliographic_html, closest_papers_html, source_card_html
+from qa_bot.answer.assistant import Assistant
+from qa_bot.app.cli import format_search, format_sources, print_cited_bibtex
+from qa_bot.collection.corpus import Paper, load_corpus
+from qa_bot.app.display import bibliographic_html, closest_papers_html, source_card_html
 from qa_bot.errors import CorpusError
-from qa_bot.export import cited_papers, conversation_markdown, references_bibtex
-from qa_bot.output import answer_json, search_json, short_authors
-from qa_bot.readers import Location, bibtex_value, inverted_abstract, read_bib, read_csv
-from qa_bot.retrieve import Hit, Retriever, SearchResult
+from qa_bot.app.export import cited_papers, conversation_markdown, references_bibtex
+from qa_bot.app.output import answer_json, search_json, short_authors
+from qa_bot.collection.readers import Location, bibtex_value, inverted_abstract, read_bib, read_csv
+from qa_bot.search.retrieve import Hit, Retriever, SearchResult
 from qa_bot.settings import Settings
 from tests.conftest import write_corpus
 from tests.contract import assert_contract, assert_metadata

@@ -1,4 +1,4 @@
-"""A model server as the writer (qa_bot/remote.py), against the fake server of tests/fake_server.py:
+"""A model server as the writer (qa_bot/answer/remote.py), against the fake server of tests/fake_server.py:
 the requests it is sent, and one clear error for each way a server fails."""
 
 import json
@@ -9,10 +9,11 @@ import threading
 
 import pytest
 
-from qa_bot.answer import Assistant
-from qa_bot.llm import BASE_MODEL_STOPS, open_model, plain_fields
-from qa_bot.prompts import render_prompt
-from qa_bot.remote import ModelServerError, RemoteModel, shown_url
+from qa_bot.answer.assistant import Assistant
+from qa_bot.answer.llm import open_model
+from qa_bot.answer.messages import BASE_MODEL_STOPS, plain_fields
+from qa_bot.answer.prompts import render_prompt
+from qa_bot.answer.remote import ModelServerError, RemoteModel, shown_url
 from qa_bot.settings import Settings
 from tests.fake_server import MODEL_ID, FakeModelServer
 

@@ -4,8 +4,8 @@ import pytest
 import rank_bm25
 
 from qa_bot.errors import BadInputError
-from qa_bot.bilingual import document_terms
-from qa_bot.retrieve import Coverage, Retriever
+from qa_bot.search.bilingual import document_terms
+from qa_bot.search.retrieve import Coverage, Retriever
 from qa_bot.settings import Settings
 from tests.conftest import paper_with, write_corpus
 
@@ -178,7 +178,7 @@ def test_a_paper_holding_a_named_method_comes_first_though_others_score_more(tmp
 
 
 def test_a_search_says_its_query_and_how_long_it_took(seeds_retriever, monkeypatch):
-    import qa_bot.retrieve as retrieve
+    import qa_bot.search.retrieve as retrieve
 
     clock = iter([100.0, 100.25])
     monkeypatch.setattr(retrieve, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))

@@ -1,4 +1,4 @@
-"""`qa-bot serve`'s HTTP API (qa_bot/service.py) in-process, through FastAPI's test client: the
+"""`qa-bot serve`'s HTTP API (qa_bot/app/service.py) in-process, through FastAPI's test client: the
 contract's JSON, server-sent events, the OpenAI-compatible chat endpoint through the official
 `openai` client, bad requests, the bearer token, and model-server faults the service survives."""
 
@@ -8,11 +8,11 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from qa_bot.answer import Assistant
-from qa_bot.corpus import load_corpus
-from qa_bot.output import answer_dict
-from qa_bot.remote import RemoteModel
-from qa_bot.service import create_app
+from qa_bot.answer.assistant import Assistant
+from qa_bot.collection.corpus import load_corpus
+from qa_bot.app.output import answer_dict
+from qa_bot.answer.remote import RemoteModel
+from qa_bot.app.service import create_app
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
 from tests.contract import METADATA, assert_contract

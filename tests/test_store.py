@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_bot import cache, store
-from qa_bot.index import Segment
-from qa_bot.indexing import collection_folder, open_collection
+from qa_bot.search import cache, store
+from qa_bot.search.index import Segment
+from qa_bot.search.indexing import collection_folder, open_collection
 from qa_bot.settings import Settings
-from qa_bot.store import DamagedStore, SegmentPapers, StoredPapers, StoredSegment, write_segment
+from qa_bot.search.store import DamagedStore, SegmentPapers, StoredPapers, StoredSegment, write_segment
 from tests.conftest import SEEDS, write_corpus
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from qa_bot.bilingual import dictionary_words, document_terms, gloss_terms, query_terms
-from qa_bot.tokenize import chinese_terms, chinese_words, english_terms, split_runs
+from qa_bot.search.bilingual import dictionary_words, document_terms, gloss_terms, query_terms
+from qa_bot.search.tokenize import chinese_terms, chinese_words, english_terms, split_runs
 
 
 def test_english_is_lowercased_stemmed_and_stop_words_go():

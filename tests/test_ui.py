@@ -8,12 +8,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from qa_bot import llm
-from qa_bot.answer import ABSTENTION
+from qa_bot.answer import llm
+from qa_bot.answer.assistant import ABSTENTION
 from tests.conftest import paper_with, write_corpus
 from tests.fakes import FakeModel, declining
 
-APP = Path(__file__).resolve().parent.parent / "qa_bot" / "ui.py"
+APP = Path(__file__).resolve().parent.parent / "qa_bot" / "app" / "ui.py"
 TINYMIM_ANSWER = "TinyMIM reaches 79.6% top-1 accuracy on ImageNet-1K [1]."
 
 
@@ -205,7 +205,7 @@ def test_a_bad_question_in_one_tab_leaves_another_tab_answering(fake_model):
 def test_the_waiting_notice_shows_when_the_model_is_held_by_another_tab():
     import threading
 
-    from qa_bot.ui import TabModel
+    from qa_bot.app.ui import TabModel
 
     model, waited = FakeModel("An answer [1]."), []
     tab = TabModel(model, lambda: waited.append(True))
@@ -251,7 +251,7 @@ def test_a_model_server_that_fails_mid_answer_is_a_message_in_the_page(fresh_pip
 
 def copied_seeds(folder: Path) -> Path:
     folder.mkdir()
-    for path in sorted((APP.parent.parent / "seeds").glob("*.txt")):
+    for path in sorted((APP.parents[2] / "seeds").glob("*.txt")):
         (folder / path.name).write_bytes(path.read_bytes())
     return folder
 
@@ -311,7 +311,7 @@ def test_an_unexpected_failure_mid_answer_is_one_line_in_the_page_and_the_chat_g
 
 
 def test_a_turn_interrupted_before_its_answer_says_so(fake_model):
-    from qa_bot.ui import ChatSession, ChatTurn
+    from qa_bot.app.ui import ChatSession, ChatTurn
 
     fake_model(TINYMIM_ANSWER)
     app = AppTest.from_file(str(APP), default_timeout=60)

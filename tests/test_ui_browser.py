@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from qa_bot.settings import PROJECT_ROOT
-from qa_bot.ui import WAITING_NOTICE
+from qa_bot.app.ui import WAITING_NOTICE
 from tests.conftest import DATA, paper_with
 from tests.fake_server import MODEL_ID, FakeModelServer
 from tests.processes import free_port, qa_bot_server

@@ -1,0 +1,1 @@
+"""A question to a cited answer: its analysis, the evidence, the model (local or a server), the judge, the citation check."""

@@ -1,0 +1,1 @@
+"""Question sets, their measures, and the report of an evaluation."""
