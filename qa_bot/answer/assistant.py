@@ -547,7 +547,7 @@ def remember(conversation: Conversation, answer: Answer) -> None:
 
 
 def require_question(question: str) -> str:
-    """The question normalised once (qa_bot.hygiene); nothing left of it is bad input."""
+    """The question normalised once (qa_bot.text.hygiene); nothing left of it is bad input."""
     return require_text(question, "empty question: ask something about the papers")
 
 

@@ -4,7 +4,7 @@ Two stages. Cheap filters first, for what a small model most often gets wrong an
 once: the sentence must say something (not a question echoing the prompt, not filler or an
 unfinished sentence, not the question's own words, holding what the question asks for), and every
 number and name it states (acronym, CamelCase or letter-digit token) must appear in the cited
-source. Then the judgment (`qa_bot.judge`): the model is asked whether the source states what the
+source. Then the judgment (`qa_bot.answer.judge`): the model is asked whether the source states what the
 sentence says, and decides by meaning: a paraphrase sharing few words passes, a sentence that
 copies the evidence's words but swaps who did what, or adds a claim, does not. Without a judge
 (no model: retrieval-only evaluation) only the filters run.
