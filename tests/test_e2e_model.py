@@ -58,7 +58,9 @@ def test_each_answer_cites_the_right_paper_or_declines(turns, position):
 # Questions the packaged model answers in a sentence of its own that the check keeps (measured: it
 # copies the figure from the evidence): a build that loses what the model writes answers them by
 # quoting the evidence instead ("extractive"), with no first token.
-MODEL_WRITES = [0, 1]
+# The follow-up's "It has 7 types of relationships [1]" is no longer kept since the judge decides (it
+# finds "It" unsupported below its 0.8 threshold), so its answer quotes the evidence.
+MODEL_WRITES = [0]
 
 
 @pytest.mark.parametrize("position", MODEL_WRITES)

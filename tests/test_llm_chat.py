@@ -53,6 +53,7 @@ def test_the_pipeline_writes_and_judges_through_the_instruct_models_template(smo
     answer = Assistant(seeds_retriever, smollm2, settings).answer("What NDS does CMT obtain on nuScenes?")
     # The model wrote the number through its template; shown is its sentence if it judged it stated
     # (the 135M model rarely does: README, Which model), else the evidence quoted.
+    assert not smollm2.follows_instructions  # too small to judge coverage: the word rules decide it
     assert "73.0" in answer.generated and "73.0%" in answer.text, answer
     judged = smollm2.yes_probability([{"role": "system", "content": "Reply yes or no."},
                                       {"role": "user", "content": "Is 73.0 a number?"}])

