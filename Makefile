@@ -48,7 +48,7 @@ NF_TEST := --corpus $(NFCORPUS) --questions qa_bot/data/nfcorpus-test.jsonl --ch
 GATES_NFCORPUS := --min-recall5 0.80 --min-refusal-recall 0.20 --max-false-refusals 0.12 --min-not-stated-recall 0.10 \
 	--min-multi-recall 0.80 --min-citation-precision 0.50 --min-facts 0.30 --min-language 0.95 --min-check-precision 0.70
 
-.PHONY: lock check-latest run test eval eval-fresh eval-nfcorpus bench bench-beir bench-answers serve serve-model bench-load mutation clean
+.PHONY: lock check-latest run test eval eval-fresh eval-nfcorpus calibrate compare-judges measure-retrieval bench bench-beir bench-answers serve serve-model bench-load mutation clean
 
 # A changed lock makes the venv anew, so that it holds the lock's packages and no others.
 $(LOCKED): $(LOCK)
@@ -150,6 +150,24 @@ bench-beir: $(STAMP)
 ## bench-answers: answer speed (first token, tokens/s, total) and quality of the default model (README figures)
 bench-answers: $(STAMP)
 	$(BIN)/python scripts/bench_answers.py
+
+## calibrate: the thresholds the answer stage ships with, each printed beside the alternatives, on the tuning
+## halves only (docs/answers.md, docs/evaluation.md): the word rules' coverage threshold, the coverage
+## judgment's pair and the citation judge's threshold (MODEL=NAME for another model; about 40 minutes)
+calibrate: $(STAMP) $(NFCORPUS)/corpus.jsonl.gz
+	$(BIN)/python scripts/calibrate_abstention.py
+	$(BIN)/python scripts/calibrate_coverage.py $(if $(MODEL),--model $(MODEL)) seeds=qa_bot/data/fresh-tune.jsonl \
+		$(NFCORPUS)=qa_bot/data/nfcorpus-tune.jsonl
+	$(BIN)/python scripts/calibrate_judge.py $(if $(MODEL),--model $(MODEL)) seeds=qa_bot/data/check-tune.jsonl \
+		$(NFCORPUS)=qa_bot/data/nfcorpus-check-tune.jsonl
+
+## compare-judges: how well a model judges the tuning halves' labelled sentences (AUC; MODEL=NAME, default the default model)
+compare-judges: $(STAMP) $(NFCORPUS)/corpus.jsonl.gz
+	$(BIN)/python scripts/compare_judges.py $(if $(MODEL),--model $(MODEL)) $(NFCORPUS)
+
+## measure-retrieval: retrieval of the design choices (query forms, glosses, BM25 variants) on 44 queries over the seeds
+measure-retrieval: $(STAMP)
+	$(BIN)/python scripts/measure_retrieval.py
 
 ## serve-model: the default GGUF as an OpenAI-compatible model server on 127.0.0.1:8080 (PORT=N for another)
 serve-model: $(STAMP)

@@ -1,10 +1,10 @@
 """Which packaged model can judge: for each labelled sentence of the tuning halves' check cases, the
 model's P(yes) that the evidence states the claim, one prompt per sentence; prints the area under
 the ROC curve of P(yes) for supported sentences against the rest, per collection (README, Which model).
-    .venv/bin/python scripts/compare_judges.py MODEL NFCORPUS_DIR   (MODEL: a packaged name or a GGUF path)
+    .venv/bin/python scripts/compare_judges.py [--model NAME|PATH] NFCORPUS_DIR   (make compare-judges MODEL=NAME)
 """
 
-import sys
+import argparse
 import time
 from pathlib import Path
 
@@ -28,8 +28,12 @@ def auc(positives: list[float], negatives: list[float]) -> float:
 
 
 def main() -> None:
-    model = open_model(Settings(model=sys.argv[1]))
-    collections = {"seeds": (PROJECT_ROOT / "seeds", "check-tune.jsonl"), "nfcorpus": (Path(sys.argv[2]), "nfcorpus-check-tune.jsonl")}
+    parser = argparse.ArgumentParser()
+    parser.add_argument("nfcorpus", type=Path, help="a folder holding NFCorpus's corpus.jsonl.gz")
+    parser.add_argument("--model", default=None, help="a packaged name or a GGUF path (default: the default model)")
+    args = parser.parse_args()
+    model = open_model(Settings(model=args.model))
+    collections = {"seeds": (PROJECT_ROOT / "seeds", "check-tune.jsonl"), "nfcorpus": (args.nfcorpus, "nfcorpus-check-tune.jsonl")}
     rows, started = [], time.perf_counter()
     for name, (corpus, cases) in collections.items():
         for case, _ in load_check_cases(PROJECT_ROOT / "qa_bot" / "data" / cases, load_corpus(corpus)):
