@@ -99,6 +99,7 @@ def search_dict(result: SearchResult) -> dict:
             }
             for hit in result.hits
         ],
+        **({"partial": list(result.missing_shards)} if result.missing_shards else {}),
     }
 
 
