@@ -110,8 +110,21 @@ class ShardHolder:
             chosen = held[frequency[held] <= at_most]
         return {vocabulary[term]: int(frequency[term]) for term in chosen.tolist()}
 
-    def ping(self) -> bool:
-        return True
+    def memory(self) -> dict:
+        return process_memory()
+
+
+def process_memory() -> dict:
+    """This process's resident memory now and at its peak, in MiB (Linux's /proc; 0 elsewhere)."""
+    fields = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                fields[name] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return {"rss_mib": fields.get("VmRSS", 0.0), "peak_mib": fields.get("VmHWM", 0.0)}
 
 
 @dataclass
@@ -154,7 +167,7 @@ class ShardSet:
         self._down: dict[str, str] = {}  # why each shard that did not answer did not
         self._names: Counter | None = None
         self._max_weight: float | None = None
-        self.described = self.ask("describe")
+        self.described = [self.ask_one(number, "describe") for number in range(self.count)]  # every shard, partial or not
         sizes = [len(d["ids"]) for d in self.described]
         self.starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
         self._frequency: dict[str, int] = {}
@@ -173,11 +186,13 @@ class ShardSet:
         else:
             answers = [getattr(self.holders[number], method)(*call) for number, call in calls]
         missing = tuple(str(Shard(number, self.count)) for number, answer in enumerate(answers) if answer is _DOWN)
-        if missing and not self.settings.allow_partial:
-            raise ShardDown(f"{missing[0]} is down ({self._down[missing[0]]}): restart qa-bot to start its actor "
-                            "again, or pass --allow-partial to answer from the other shards")
+        if missing and (not self.settings.allow_partial or len(missing) == self.count):
+            raise self._down_error(missing[0], ", or pass --allow-partial to answer from the other shards")
         self.missing_shards = missing
         return [None if answer is _DOWN else answer for answer in answers]
+
+    def _down_error(self, name: str, hint: str = "") -> ShardDown:
+        return ShardDown(f"{name} is down ({self._down[name]}): restart qa-bot to start its actor again{hint}")
 
     def ask_one(self, number: int, method: str, *args):
         """One shard's answer; a shard that does not answer is ShardDown whatever allow_partial says
@@ -186,8 +201,7 @@ class ShardSet:
             return getattr(self.holders[number], method)(*args)
         answer = self._remote_answer(number, getattr(self.holders[number], method).remote(*args))
         if answer is _DOWN:
-            name = str(Shard(number, self.count))
-            raise ShardDown(f"{name} is down ({self._down[name]}): restart qa-bot to start its actor again")
+            raise self._down_error(str(Shard(number, self.count)))
         return answer
 
     def _remote_answer(self, number: int, future):
@@ -197,8 +211,7 @@ class ShardSet:
         try:
             return ray.get(future)
         except RayTaskError as exc:
-            cause = getattr(exc, "cause", None)
-            raise (cause if isinstance(cause, QaBotError) else QaBotError(f"{Shard(number, self.count)}: {exc}")) from None
+            raise task_error(exc, Shard(number, self.count)) from None
         except RayActorError as exc:
             self._down[str(Shard(number, self.count))] = f"Ray actor {self.actor_names[number]}: {type(exc).__name__}"
             return _DOWN
@@ -346,9 +359,15 @@ def build_shards(settings: Settings) -> list[dict]:
         try:
             summaries.append(ray.get(future))
         except ray.exceptions.RayTaskError as exc:
-            cause = getattr(exc, "cause", None)
-            raise (cause if isinstance(cause, QaBotError) else QaBotError(f"{Shard(number, settings.shards)}: {exc}")) from None
+            raise task_error(exc, Shard(number, settings.shards)) from None
     return summaries
+
+
+def task_error(exc: Exception, shard: Shard) -> QaBotError:
+    """What a shard's Ray task or actor method raised: qa-bot's own error as it was, any other named
+    with the shard."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, QaBotError) else QaBotError(f"{shard}: {type(cause or exc).__name__}: {cause or exc}")
 
 
 def _build_task(values: dict, number: int, count: int) -> dict:
