@@ -329,7 +329,7 @@ def open_shards(settings: Settings) -> ShardSet:
     """The built shards of the corpus folder (`settings.shards` of them), held in this process or,
     with `settings.ray_address`, by one Ray actor each."""
     require_shardable(settings)
-    values = settings.model_dump()
+    values = shard_settings(settings)
     if not settings.ray_address:
         missing = [Shard(n, settings.shards) for n in range(settings.shards)
                    if not collection_folder(settings, Shard(n, settings.shards)).is_dir()]
@@ -344,11 +344,16 @@ def open_shards(settings: Settings) -> ShardSet:
     return ShardSet(holders, settings, True, names)
 
 
+def shard_settings(settings: Settings) -> dict:
+    """The settings a shard is opened with, sent to its actor or task: not the keys, which it does not use."""
+    return settings.model_dump(exclude={"llm_api_key", "api_token"})
+
+
 def build_shards(settings: Settings) -> list[dict]:
     """Build or update every shard (a Ray task each with a Ray address; else one after the other
     here): each shard's summary."""
     require_shardable(settings)
-    values = settings.model_dump()
+    values = shard_settings(settings)
     if not settings.ray_address:
         return [built_summary(ShardHolder(values, n, settings.shards, build=True)) for n in range(settings.shards)]
     ray = connect(settings.ray_address)
