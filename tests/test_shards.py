@@ -15,6 +15,8 @@ import tempfile
 import numpy as np
 import pytest
 
+from qa_bot.answer.assistant import Assistant
+from qa_bot.app.output import answer_json, search_json
 from qa_bot.collection.corpus import load_corpus
 from qa_bot.search.bilingual import query_units
 from qa_bot.search.retrieve import Retriever
@@ -23,6 +25,7 @@ from qa_bot.search.tokenize import LATIN_WORD
 from qa_bot.settings import Settings
 from tests.conftest import DATA, SEEDS
 from tests.fake_server import FakeModelServer
+from tests.fakes import FakeModel
 
 QUESTIONS = [json.loads(line)["question"] for line in (DATA.parent.parent / "qa_bot" / "data" / "questions.jsonl")
              .read_text("utf-8").splitlines() if line.strip()]
@@ -150,13 +153,20 @@ def test_a_killed_shard_is_one_error_naming_it_or_a_partial_result(single, ray_s
     ray.kill(sharded.index.holders[2])  # mid-run: the retriever is open and has answered
     with pytest.raises(ShardDown, match=r"^shard 3 of 4 is down \(Ray actor qa-bot-shard-3-of-4-"):
         sharded.search(query, 5)
-    partial = Retriever.open(ray_shards.model_copy(update={"allow_partial": True}))
+    partial_settings = ray_shards.model_copy(update={"allow_partial": True})
+    partial = Retriever.open(partial_settings)
     ray.kill(partial.index.holders[0])
     result = partial.search(query, 5)
     assert result.missing_shards == ("shard 1 of 4",)
     # the papers come from the other three shards only
     shard_of = lambda paper_id: int(paper_id, 16) % 4
     assert result.hits and all(shard_of(hit.paper.paper_id) != 0 for hit in result.hits)
+    # an answer from them says it is partial, in the contract's JSON too
+    stream = Assistant(partial, FakeModel("It is trained on GPUs [1]."), partial_settings).ask(query, None)
+    "".join(stream)
+    assert json.loads(answer_json(stream.answer))["partial"] == ["shard 1 of 4"]
+    assert json.loads(search_json(result))["partial"] == ["shard 1 of 4"]
+    assert "partial" not in json.loads(search_json(single.search(query, 5)))
 
 
 def qa_bot(*args, env=None, timeout=120):

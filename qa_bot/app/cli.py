@@ -27,7 +27,7 @@ from qa_bot.text.hygiene import is_blank, normalize_question
 from qa_bot.search.indexing import Progress, collection_folder
 from qa_bot.search.shards import build_shards
 from qa_bot.answer.llm import MODEL_ALIASES, PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
-from qa_bot.app.output import answer_dict, metadata_line, search_json, to_json
+from qa_bot.app.output import answer_json, metadata_line, search_json, to_json
 from qa_bot.evaluation.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
 from qa_bot.search.retrieve import Retriever, SearchResult, require_query
 from qa_bot.settings import Settings, describe_error
@@ -491,12 +491,8 @@ def answer_once(assistant: Assistant, question: str, conversation: Conversation 
     for piece in stream:
         if not as_json:
             click.echo(piece, nl=False)
-    missing = assistant.retriever.index.missing_shards
-    warn_partial(missing)
-    if as_json:
-        click.echo(to_json(answer_dict(stream.answer) | ({"partial": list(missing)} if missing else {})))
-    else:
-        click.echo("\n" + format_sources(stream.answer))
+    warn_partial(stream.answer.missing_shards)
+    click.echo(answer_json(stream.answer) if as_json else "\n" + format_sources(stream.answer))
 
 
 def print_cited_bibtex(assistant: Assistant, question: str) -> None:

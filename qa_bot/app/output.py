@@ -80,6 +80,7 @@ def answer_dict(answer: Answer) -> dict:
         "query": answer.query,
         "dropped": answer.dropped,
         "truncated": answer.truncated,
+        **({"partial": list(answer.missing_shards)} if answer.missing_shards else {}),
     }
 
 
