@@ -391,6 +391,8 @@ def connect(address: str):
     here for this process with "local". An address nothing listens at is one line, not Ray's minute
     of retries."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
+    # `ray start` clusters ask for a token since Ray 2.59, and a driver sends it only in this mode.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
     if address == "local":
         # Ray gives a node the address other machines reach it at; this keeps a local one on loopback.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -411,5 +413,10 @@ def connect(address: str):
     except OSError as exc:
         raise QaBotError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} (start one with "
                          "ray start --head, or pass the address it printed)") from None
-    ray.init(address=address, **options)
+    try:
+        ray.init(address=address, **options)
+    except ConnectionError as exc:
+        raise QaBotError(f"cannot connect to the Ray cluster at {address}: {exc} (a cluster with token "
+                         "authentication, Ray's default, needs its token here: RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token; "
+                         "RAY_AUTH_MODE=disabled for one started without)") from None
     return ray
