@@ -106,6 +106,22 @@ def test_shards_follow_an_update_of_the_corpus_as_one_index_does(tmp_path):
     assert_same_collection(single, sharded, ["GraphSketch GPU", "graph neural network", "数据集蒸馏 后门攻击"])
 
 
+def test_the_largest_weight_is_the_collections_when_no_term_is_rare_in_it(tmp_path):
+    """Every term in two papers or more, each shard's rarest held once there: the rarest of the
+    shards are not the collection's, and the weight of a word it never uses is still one index's."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa"]
+    lines = [f"{a} {b} study." for a in words for b in words if a < b] + [f"{a} {a} {b} paper." for a in words
+                                                                           for b in words if a < b]
+    (corpus / "a.txt").write_text("\n".join(lines) + "\n", "utf-8")
+    single = Retriever.open(Settings(corpus=corpus, cache_dir=tmp_path / "single"))
+    for count in (2, 3, 5):
+        settings = Settings(corpus=corpus, cache_dir=tmp_path / f"shards-{count}", shards=count)
+        build_shards(settings)
+        assert Retriever.open(settings).max_weight == single.max_weight
+
+
 # A real local Ray cluster, one for the module.
 
 @pytest.fixture(scope="module")
