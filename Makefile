@@ -48,7 +48,7 @@ NF_TEST := --corpus $(NFCORPUS) --questions qa_bot/data/nfcorpus-test.jsonl --ch
 GATES_NFCORPUS := --min-recall5 0.80 --min-refusal-recall 0.20 --max-false-refusals 0.12 --min-not-stated-recall 0.10 \
 	--min-multi-recall 0.80 --min-citation-precision 0.50 --min-facts 0.30 --min-language 0.95 --min-check-precision 0.70
 
-.PHONY: lock check-latest run test eval eval-fresh eval-nfcorpus calibrate compare-judges measure-retrieval bench bench-beir bench-answers serve serve-model bench-load mutation clean
+.PHONY: lock check-latest run test eval eval-fresh eval-nfcorpus calibrate compare-judges measure-retrieval bench bench-shards bench-beir bench-answers serve serve-model bench-load mutation clean
 
 # A changed lock makes the venv anew, so that it holds the lock's packages and no others.
 $(LOCKED): $(LOCK)
@@ -141,6 +141,11 @@ eval-nfcorpus: $(STAMP) $(NFCORPUS)/corpus.jsonl.gz
 ## bench: retrieval speed on the seeds and on 100,000 and 1,000,000 generated abstracts (README figures; about 6 minutes)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_retrieval.py
+
+## bench-shards: 1,000,000 generated abstracts in one index and in 4 shards on a local Ray cluster (build, open,
+## queries, memory, rankings compared), and the estimate for 36,000,000 (docs/retrieval.md, Shards; about 15 minutes)
+bench-shards: $(STAMP)
+	$(BIN)/python scripts/bench_shards.py --json artifacts/bench-shards.json
 
 ## bench-beir: retrieval quality on NFCorpus (../shared/bench/nfcorpus; DATA=DIR for another BEIR set), qa-bot next to
 ## bm25s's defaults, and the grid of BM25 settings on its tuning half (README figures)

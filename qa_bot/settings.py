@@ -52,6 +52,20 @@ class Settings(BaseSettings):
         default_factory=_default_cache_dir,
         description="Where built indexes are kept, one folder per corpus content and index settings.",
     )
+    shards: int | None = Field(
+        default=None, ge=1, le=4096,
+        description="Split the collection into this many shards by paper id (built by qa-bot index --shards N); "
+        "queries gather the statistics of every shard, so scores equal one index's.",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="host:port of a Ray cluster's head (or local: a cluster for this process only): shards are "
+        "built by Ray tasks and held by Ray actors.",
+    )
+    allow_partial: bool = Field(
+        default=False,
+        description="When a shard is down, answer from the others and mark the result partial (else: an error).",
+    )
     top_k: int = Field(default=5, ge=1, le=1000, description="How many papers retrieval returns.")
     bm25_variant: Literal["okapi", "plus", "l"] = Field(
         default="plus",
@@ -181,6 +195,12 @@ class Settings(BaseSettings):
                     raise ValueError(f"{place} is a file, and this must be a folder")
                 break
         return value
+
+    @model_validator(mode="after")
+    def _ray_needs_shards(self) -> "Settings":
+        if self.ray_address and not self.shards:
+            raise ValueError("a Ray address needs shards: pass --shards N (or set QA_BOT_SHARDS) too")
+        return self
 
     @field_validator("bm25_k1", "bm25_delta", "bm25_epsilon")
     @classmethod

@@ -95,6 +95,7 @@ class Answer:
     generated: str  # what the model wrote, before the check
     dropped: list[str]  # the model's sentences the check removed
     truncated: bool = False  # the question was cut to fit the model's context window
+    missing_shards: tuple[str, ...] = ()  # shards that were down (allow_partial): answered from the others
 
     @property
     def abstained(self) -> bool:
@@ -197,6 +198,7 @@ class Assistant:
         started = time.perf_counter()
         found = self.retrieve(query, conversation)
         draft = Draft(query, found.search, found.hits, self.model.name, started, elapsed_ms(started))
+        draft.missing_shards = self.retriever.index.missing_shards
         if query.asks == "papers" and found.search == query.text and found.outcome != "out_of_corpus":
             return (yield from self._paper_list(draft))  # not a follow-up about earlier papers
         if found.unknown_names or not found.hits:
@@ -445,6 +447,7 @@ class Draft:
         self.query, self.search, self.hits, self.model = query, search, hits, model
         self.started, self.retrieval_ms = started, retrieval_ms
         self.first_token_ms: float | None = None
+        self.missing_shards: tuple[str, ...] = ()
         self.shown: list[CheckedSentence] = []
         self.separators: list[str] = []
         # Puts a sentence into the asker's language (None: it could not), when the model can.
@@ -485,7 +488,7 @@ class Draft:
         citations = citations_for(self.shown, list(sources))  # none shown, none cited: a decline shows nothing
         timings = Timings(self.retrieval_ms, self.first_token_ms, elapsed_ms(self.started))
         return Answer(self.query.text, text, outcome, path, citations, self.hits, list(sources), self.model, timings,
-                      self.search, generated, list(dropped))
+                      self.search, generated, list(dropped), missing_shards=self.missing_shards)
 
 
 def quote(source: Source, sentence: str) -> CheckedSentence:

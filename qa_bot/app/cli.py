@@ -25,6 +25,7 @@ from qa_bot.errors import BadInputError, QaBotError, QaBotWarning
 from qa_bot.app.export import cited_papers, references_bibtex
 from qa_bot.text.hygiene import is_blank, normalize_question
 from qa_bot.search.indexing import Progress, collection_folder
+from qa_bot.search.shards import build_shards
 from qa_bot.answer.llm import MODEL_ALIASES, PACKAGED_MODELS, LanguageModel, has_chat_template, open_model, resolve_model_path
 from qa_bot.app.output import answer_json, metadata_line, search_json, to_json
 from qa_bot.evaluation.questions import DEFAULT_QUESTIONS, load_check_cases, load_questions
@@ -72,6 +73,21 @@ def strict_option(command):
     )(command)
 
 
+def shard_options(command):
+    """A collection split into shards, on a Ray cluster or in this process (docs/retrieval.md, Shards)."""
+    options = [
+        click.option("--shards", type=int, default=None, metavar="N",
+                     help="The collection's N shards, built by qa-bot index --shards N (env QA_BOT_SHARDS)."),
+        click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+                     help="host:port of a Ray cluster's head that holds the shards, or local (env QA_BOT_RAY_ADDRESS)."),
+        click.option("--allow-partial", is_flag=True, default=None,
+                     help="When a shard is down, answer from the others and mark the result partial."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def model_option(command):
     return click.option(
         "--model", default=None,
@@ -107,30 +123,55 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON instead of text.")
 @corpus_option
 @strict_option
-def search(query, top_k, as_json, corpus, strict):
+@shard_options
+def search(query, top_k, as_json, corpus, strict, **shards):
     """Rank papers for QUERY (no model needed). Without QUERY, read one query per line."""
-    settings = make_settings(corpus=corpus, top_k=top_k, strict=strict)
+    settings = make_settings(corpus=corpus, top_k=top_k, strict=strict, **shards)
     if query is not None:
         require_query(query)  # before the corpus is read, so a typo costs nothing
     retriever = open_retriever(settings)
     queries = [query] if query is not None else read_queries()
     for text in queries:
         result = retriever.search(text, settings.top_k)
+        warn_partial(result.missing_shards)
         click.echo(search_json(result) if as_json else format_search(result))
+
+
+def warn_partial(missing: tuple[str, ...]) -> None:
+    if missing:
+        click.echo(f"qa-bot: warning: partial result: {', '.join(missing)} did not answer", err=True)
 
 
 @cli.command("index")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @corpus_option
 @strict_option
-def index_command(as_json, corpus, strict):
+@shard_options
+def index_command(as_json, corpus, strict, **shards):
     """Build or update the cached index of the corpus folder: only files whose size or time
-    changed are read (every command does this; here with a summary)."""
-    settings = make_settings(corpus=corpus, strict=strict)
+    changed are read (every command does this; here with a summary). With --shards N, its N
+    shards by paper id (as Ray tasks with --ray)."""
+    settings = make_settings(corpus=corpus, strict=strict, **shards)
     started = time.perf_counter()
-    retriever = open_retriever(settings, Progress())
-    summary = index_summary(retriever, collection_folder(settings), time.perf_counter() - started)
+    if settings.shards:
+        summary = shards_summary(build_shards(settings), settings, time.perf_counter() - started)
+    else:
+        retriever = open_retriever(settings, Progress())
+        summary = index_summary(retriever, collection_folder(settings), time.perf_counter() - started)
     click.echo(json.dumps(summary, ensure_ascii=False) if as_json else format_index_summary(summary))
+
+
+def shards_summary(built: list[dict], settings: Settings, seconds: float) -> dict:
+    """`index_summary` for a set of shards, with each shard's papers and folder."""
+    records = sum(shard["records"] for shard in built)
+    if not records:
+        raise BadInputError(f"no abstracts found in {settings.corpus}: it needs corpus files whose records have abstracts")
+    files = {name for shard in built for name, positions in shard["files"].items() if len(positions)}
+    return {"papers": sum(shard["papers"] for shard in built), "added": sum(shard["added"] for shard in built),
+            "removed": sum(shard["removed"] for shard in built), "records": records, "files": len(files),
+            "from_cache": all(shard["from_cache"] for shard in built), "seconds": round(seconds, 3),
+            "cache": str(Path(built[0]["folder"]).parent),
+            "shards": [{"papers": shard["papers"], "folder": shard["folder"]} for shard in built]}
 
 
 def index_summary(retriever: Retriever, cache: Path, seconds: float) -> dict:
@@ -143,8 +184,11 @@ def index_summary(retriever: Retriever, cache: Path, seconds: float) -> dict:
 
 def format_index_summary(summary: dict) -> str:
     change = "unchanged" if summary["from_cache"] else f"{summary['added']:,} added, {summary['removed']:,} removed"
+    shards = summary.get("shards")
+    sizes = ", ".join(f"{shard['papers']:,}" for shard in shards or ())
+    where = f"{len(shards)} shards ({sizes} papers) in {summary['cache']}" if shards else f"index in {summary['cache']}"
     return (f"{summary['papers']:,} papers ({change}) from {summary['records']:,} records in {summary['files']:,} "
-            f"files, in {summary['seconds']:.1f} s; index in {summary['cache']}")
+            f"files, in {summary['seconds']:.1f} s; {where}")
 
 
 @cli.command()
@@ -156,6 +200,7 @@ def format_index_summary(summary: dict) -> str:
 @model_option
 @llm_options
 @strict_option
+@shard_options
 def ask(question, top_k, as_json, bibtex, corpus, model, strict, **llm):
     """Answer QUESTION from the papers, citing them, with a local model (or a model server)."""
     if as_json and bibtex:
@@ -176,6 +221,7 @@ def ask(question, top_k, as_json, bibtex, corpus, model, strict, **llm):
 @model_option
 @llm_options
 @strict_option
+@shard_options
 def chat(top_k, as_json, corpus, model, strict, **llm):
     """A conversation: follow-up questions refer to earlier turns. On a terminal, a prompt; from a
     pipe, one question per line."""
@@ -252,15 +298,16 @@ def gate_option(flag: str, help_text: str):
 @model_option
 @llm_options
 @strict_option
+@shard_options
 def evaluate_command(questions_file, out, as_json, limit, retrieval_only, check_cases, compare, corpus, model, strict,
-                     llm_url, llm_model, llm_api, **gates):
+                     llm_url, llm_model, llm_api, shards, ray_address, allow_partial, **gates):
     """Run the question set through the pipeline and report retrieval, citation, answer,
     abstention and speed figures, overall, by kind and by language direction."""
     if compare:
         click.echo(report.compare(report.load_report(compare[0]), report.load_report(compare[1])))
         return
     settings = make_settings(corpus=corpus, model=model, strict=strict, llm_url=llm_url, llm_model=llm_model,
-                             llm_api=llm_api)
+                             llm_api=llm_api, shards=shards, ray_address=ray_address, allow_partial=allow_partial)
     settings = settings.model_copy(update={"top_k": max(settings.top_k, evaluate.RANKING_DEPTH)})
     out_folder = report.prepare_folder(Path(out)) if out else None
     question_set = load_questions(Path(questions_file) if questions_file else DEFAULT_QUESTIONS)
@@ -328,6 +375,7 @@ def gates_of(min_recall5, min_recall5_cross, min_mrr, min_citation_precision, mi
 @model_option
 @llm_options
 @strict_option
+@shard_options
 def ui(port, host, corpus, model, strict, **llm):
     """Start the chat in the browser (Streamlit) and print the address to open. Ctrl-C stops it."""
     settings = make_settings(corpus=corpus, model=model, strict=strict, **llm)
@@ -347,6 +395,7 @@ def ui(port, host, corpus, model, strict, **llm):
 @model_option
 @llm_options
 @strict_option
+@shard_options
 def serve(port, host, corpus, model, strict, **llm):
     """Serve qa-bot over HTTP: /v1/search, /v1/ask, an OpenAI-compatible /v1/chat/completions, API
     docs at /docs. Ctrl-C stops it."""
@@ -417,9 +466,9 @@ def ui_environment(settings: Settings, corpus, model, strict, llm: dict) -> dict
         env["QA_BOT_MODEL"] = str(Path(model).resolve()) if Path(model).exists() else model
     if strict:
         env["QA_BOT_STRICT"] = "true"
-    for name, value in llm.items():
+    for name, value in llm.items():  # the model server's, and the shards' (--shards, --ray, --allow-partial)
         if value is not None:
-            env[f"QA_BOT_{name.upper()}"] = value
+            env[f"QA_BOT_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
 
 
@@ -442,6 +491,7 @@ def answer_once(assistant: Assistant, question: str, conversation: Conversation 
     for piece in stream:
         if not as_json:
             click.echo(piece, nl=False)
+    warn_partial(stream.answer.missing_shards)
     click.echo(answer_json(stream.answer) if as_json else "\n" + format_sources(stream.answer))
 
 

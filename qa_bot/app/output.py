@@ -80,6 +80,7 @@ def answer_dict(answer: Answer) -> dict:
         "query": answer.query,
         "dropped": answer.dropped,
         "truncated": answer.truncated,
+        **({"partial": list(answer.missing_shards)} if answer.missing_shards else {}),
     }
 
 
@@ -99,6 +100,7 @@ def search_dict(result: SearchResult) -> dict:
             }
             for hit in result.hits
         ],
+        **({"partial": list(result.missing_shards)} if result.missing_shards else {}),
     }
 
 

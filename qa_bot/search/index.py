@@ -17,6 +17,8 @@ million abstracts), and it is what lets an update avoid rewriting every weight w
 length changes.
 """
 
+import copy
+from collections import ChainMap
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +79,23 @@ class Counts:
         return Counts(self.matrix[selected], self.lengths[selected])
 
 
+@dataclass(frozen=True)
+class Statistics:
+    """What BM25 needs of a collection for a query: its live documents, their total length in terms,
+    and the document frequency of each of the query's terms. Those of shards add up to those of the
+    whole collection (`qa_bot.search.shards`)."""
+
+    documents: int
+    total_length: int
+    frequency: dict[str, int]
+
+    def __add__(self, other: "Statistics") -> "Statistics":
+        frequency = dict(self.frequency)
+        for term, count in other.frequency.items():
+            frequency[term] = frequency.get(term, 0) + count
+        return Statistics(self.documents + other.documents, self.total_length + other.total_length, frequency)
+
+
 def count_terms(documents: list[list[str]], vocabulary: dict[str, int]) -> Counts:
     """The documents' term counts; new terms are added to `vocabulary`."""
     ids = numbered([term for terms in documents for term in terms], vocabulary)
@@ -132,22 +151,85 @@ def document_frequency(counts: Counts, vocabulary_size: int) -> np.ndarray:
 class Index:
     """BM25 over the live documents of its segments."""
 
+    missing_shards: tuple[str, ...] = ()  # one index is never partial (`qa_bot.search.shards.ShardSet`)
+
     def __init__(self, vocabulary: dict[str, int], segments: list[Segment], lengths: np.ndarray,
-                 live: np.ndarray, frequency: np.ndarray, settings: Settings):
+                 live: np.ndarray, frequency: np.ndarray, settings: Settings, keys: np.ndarray | None = None):
         self.vocabulary = vocabulary
         self.segments = segments
         self.live = live
         self.all_live = bool(live.all())
         self.size = len(lengths)  # positions, dead ones included
+        self.lengths = lengths
+        self.keys = keys  # per position, what orders equal scores (the paper id as a number), else the position
         self.frequency = np.pad(frequency, (0, max(0, len(vocabulary) - len(frequency))))
         self.settings = settings
-        live_count = int(live.sum())
-        average_length = float(lengths[live].mean()) if live_count else 0.0
-        self.idf = rank_bm25_idf(self.frequency, live_count, settings)
-        self.floor = self.idf * (settings.bm25_delta if settings.bm25_variant == "plus" else 0.0)
-        b = settings.bm25_b
-        self.length_norm = 1 - b + b * lengths / average_length if average_length else np.ones(len(lengths))
-        self.saturation = settings.bm25_k1 * self.length_norm  # per document, in Okapi's and Plus's denominator
+        self.documents = int(live.sum())
+        self.total_length = int(lengths[live].sum())
+        self.idf = rank_bm25_idf(self.frequency, self.documents, settings)
+        self.floor = self.idf * self.floor_share
+        self.length_norm, self.saturation = self.normalised(self.documents, self.total_length)
+
+    @property
+    def floor_share(self) -> float:
+        """What every document gets of a term's IDF whether it holds the term or not (BM25Plus's delta)."""
+        return self.settings.bm25_delta if self.settings.bm25_variant == "plus" else 0.0
+
+    def normalised(self, documents: int, total_length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each document's length over the average length of `documents` of `total_length` terms (as
+        rank-bm25's b weighs it), and the saturation in Okapi's and Plus's denominator."""
+        average_length = total_length / documents if documents else 0.0
+        b = self.settings.bm25_b
+        length_norm = 1 - b + b * self.lengths / average_length if average_length else np.ones(self.size)
+        return length_norm, self.settings.bm25_k1 * length_norm
+
+    def statistics(self, terms) -> Statistics:
+        """This index's share of the statistics of the terms (`Statistics`)."""
+        frequency = {term: int(self.frequency[self.vocabulary[term]]) if term in self.vocabulary else 0
+                     for term in dict.fromkeys(terms)}
+        return Statistics(self.documents, self.total_length, frequency)
+
+    def scoring(self, statistics: Statistics) -> "Index":
+        """This index scoring with the statistics of a larger collection it is a shard of: the IDF of
+        each of the statistics' terms from its collection-wide document frequency, the lengths
+        normalised by the collection's average. The query's terms that this shard lacks are numbered
+        beyond its vocabulary (no postings, but their floor and IDF count, as in one index of the
+        whole). The same formulas, so the same scores to the last bit. Only the statistics' terms
+        can be scored."""
+        if self.settings.bm25_variant == "okapi":
+            raise ValueError("BM25Okapi's IDF floor needs the mean IDF of the whole vocabulary")
+        view = copy.copy(self)
+        terms = list(statistics.frequency)
+        extra = {term: len(self.vocabulary) + i for i, term in enumerate(t for t in terms if t not in self.vocabulary)}
+        view.vocabulary = ChainMap(extra, self.vocabulary) if extra else self.vocabulary
+        ids = np.array([view.vocabulary[term] for term in terms], dtype=np.int64)
+        size = len(self.vocabulary) + len(extra)
+        view.frequency, view.idf, view.floor = np.zeros(size, dtype=np.int64), np.zeros(size), np.zeros(size)
+        view.frequency[ids] = [statistics.frequency[term] for term in terms]
+        view.idf[ids] = rank_bm25_idf(view.frequency[ids], statistics.documents, self.settings)
+        view.floor[ids] = view.idf[ids] * self.floor_share
+        view.documents, view.total_length = statistics.documents, statistics.total_length
+        if (statistics.documents, statistics.total_length) != (self.documents, self.total_length):
+            view.length_norm, view.saturation = self._normalised_for(statistics.documents, statistics.total_length)
+        return view
+
+    def _normalised_for(self, documents: int, total_length: int) -> tuple[np.ndarray, np.ndarray]:
+        """`normalised`, kept for the last collection size asked (it changes only with an update)."""
+        cached = getattr(self, "_last_normalised", None)
+        if cached is None or cached[0] != (documents, total_length):
+            cached = ((documents, total_length), self.normalised(documents, total_length))
+            self._last_normalised = cached
+        return cached[1]
+
+    def weight(self, term: str) -> float:
+        """The term's IDF; 0 for a term no document holds."""
+        position = self.vocabulary.get(term)
+        return float(self.idf[position]) if position is not None else 0.0
+
+    @property
+    def max_weight(self) -> float:
+        """The largest IDF (that of the rarest term): what a word the collection never uses weighs."""
+        return float(self.idf.max()) if len(self.idf) else 1.0
 
     def term_ids(self, terms) -> list[int]:
         """The ids of the terms some live document holds."""
@@ -239,7 +321,7 @@ class Index:
         candidates = self.matching([term for unit in units for term in unit])
         if len(carried):
             candidates = np.union1d(candidates, carried).astype(np.int64)
-        top = top_k(candidates, scores, k)
+        top = top_k(candidates, scores, k, self.keys)
         return top, scores[top]
 
     def _best_of_rarest(self, units: list[list[str]], k: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -255,7 +337,7 @@ class Index:
         if any(len(unit) > 1 for unit in others):
             return None  # a word of several glosses: its bound is not one term's
         bound = sum(max(float(self.idf[unit[0]]), 0.0) for unit in others) * (self.settings.bm25_k1 + 1)
-        if sum(int(self.frequency[term]) for term in ids[rarest]) > self.size // RAREST_SHARE:
+        if sum(int(self.frequency[term]) for term in ids[rarest]) > self.documents // RAREST_SHARE:
             return None  # too many to score one by one: scoring every document is as fast
         held = [self.postings(term)[0] for term in ids[rarest]]
         candidates = held[0] if len(held) == 1 else np.unique(np.concatenate(held))
@@ -266,7 +348,7 @@ class Index:
         # What a document holding none of the words gets.
         floor = (sum(self.floor[unit[0]] for unit in ids if len(unit) == 1)
                  + sum(float(self.floor[unit].max()) for unit in ids if len(unit) > 1))
-        top = top_k(np.arange(len(candidates)), scores, k)
+        top = top_k(np.arange(len(candidates)), scores, k, None if self.keys is None else self.keys[candidates])
         if scores[top[-1]] - floor < bound:
             return None
         return candidates[top], scores[top]
@@ -290,9 +372,9 @@ class Index:
         return np.flatnonzero(found)
 
 
-def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
-    """The k candidates with the highest scores, best first; ties in corpus order, at the k-th
-    place too (every candidate as good as the k-th is kept until the ties are ordered). Among
+def top_k(candidates: np.ndarray, scores: np.ndarray, k: int, keys: np.ndarray | None = None) -> np.ndarray:
+    """The k candidates with the highest scores, best first; ties in the order of their `keys` (the
+    paper ids, so that shards and one index agree), else of the candidates, at the k-th place too (every candidate as good as the k-th is kept until the ties are ordered). Among
     many, the k-th best of every SAMPLE_STEP-th first sets a bar the k best all clear, so the
     exact selection runs on the few above it."""
     values = scores[candidates]
@@ -303,7 +385,7 @@ def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     if len(candidates) > k:
         kept = -values <= np.partition(-values, k - 1)[k - 1]
         candidates, values = candidates[kept], values[kept]
-    return candidates[np.lexsort((candidates, -values))][:k]
+    return candidates[np.lexsort((candidates if keys is None else keys[candidates], -values))][:k]
 
 
 def rank_bm25_idf(frequency: np.ndarray, corpus_size: int, settings: Settings) -> np.ndarray:

