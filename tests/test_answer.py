@@ -137,20 +137,6 @@ def test_a_model_that_cannot_judge_leaves_coverage_to_the_word_rules(seeds_retri
     assert all("Answer sentence:" in messages[-1]["content"] for messages in model.judged)
 
 
-def test_what_only_the_judge_finds_answered_is_declined_when_no_sentence_of_the_model_survives(seeds_retriever, settings):
-    question = "What are the side effects of aspirin?"  # out of the collection by the word rules; the fake judge finds it answered
-    answer, _ = ask(seeds_retriever, settings, FakeModel("The moon is big [1].", judgment=0.0), question)
-    assert answer.outcome == "out_of_corpus" and answer.citations == []
-    # The model's own sentence that its source states (here: copies) stands.
-    assistant, query = Assistant(seeds_retriever, FakeModel("x"), settings), analyse(question)
-    found = assistant.retrieve(query)
-    assert found.outcome == "out_of_corpus"
-    evidence = assistant._evidence(query, found.search, found.hits)[0]
-    model = FakeModel(f"{evidence.sentences[0]} [1]")
-    answer, _ = ask(seeds_retriever, settings, model, question)
-    assert answer.outcome == "answered" and answer.path == "generated"
-
-
 def test_only_a_source_the_judge_finds_answering_is_cited(seeds_retriever, settings):
     def answering_first(messages):
         return 1.0 if "Does source [1] answer" in messages[-1]["content"] else 0.0

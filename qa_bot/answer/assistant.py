@@ -119,8 +119,6 @@ class Judged:
 
     outcome: Literal["answer", "not_stated", "out_of_corpus"]
     answering: list[Source]  # the sources that answer the question: the only ones an answer may cite
-    # Answered by the judgment alone: the word rules found the question out of the collection.
-    against_words: bool = False
 
 
 @dataclass(frozen=True)
@@ -235,7 +233,7 @@ class Assistant:
         judge, question = self.judge, query.text
         answering = [source for source in sources if judge.answers(sources, source.marker, question) >= judge.answers_threshold]
         if answering:
-            return Judged("answer", answering, against_words=found.outcome == "out_of_corpus")
+            return Judged("answer", answering)
         if found.named or judge.about(sources, sources[0].marker, question) >= judge.about_threshold:
             return Judged("not_stated", [])
         return Judged("out_of_corpus", [])
@@ -258,11 +256,6 @@ class Assistant:
         sentences = answer_sentences(generated)
         for sentence in sentences[:-1] if is_looping(generated) else sentences:  # a loop's last sentence is cut off
             yield from draft.present(checker.check(sentence), sources)
-        if not draft.shown and judged.against_words:
-            # Two weak signals and no sentence of the model's that a source states: a paraphrase the
-            # judge let in would be answered by the quote of a sentence chosen by shared words,
-            # which it barely shares; the question is declined instead.
-            return (yield from draft.declined("out_of_corpus", []))
         path = "generated" if draft.shown else "extractive"
         if not draft.shown:
             yield from draft.present(quote(best, best.best_sentence), sources)
