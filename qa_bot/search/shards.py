@@ -225,9 +225,7 @@ class ShardSet:
     def statistics(self, terms: list[str]) -> Statistics:
         """The statistics of the terms over the whole collection (of the shards that answer)."""
         shares = [share for share in self.ask("statistics", list(dict.fromkeys(terms))) if share is not None]
-        total = shares[0]
-        for share in shares[1:]:
-            total = total + share
+        total = sum(shares[1:], shares[0])
         if not self.missing_shards:
             self._frequency.update(total.frequency)
             self._documents = total.documents
@@ -393,16 +391,14 @@ def connect(address: str):
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
     # `ray start` clusters ask for a token since Ray 2.59, and a driver sends it only in this mode.
     os.environ.setdefault("RAY_AUTH_MODE", "token")
-    if address == "local":
-        # Ray gives a node the address other machines reach it at; this keeps a local one on loopback.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     if ray.is_initialized():
         return ray
     options = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
     if address == "local":
-        ray.init(include_dashboard=False, **options)
+        # Ray gives a node the address other machines reach it at; a local cluster stays on loopback.
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **options)
         return ray
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
