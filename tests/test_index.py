@@ -312,3 +312,10 @@ def test_the_k_best_when_a_quarter_of_the_sampled_candidates_are_asked_for_and_o
         candidates = np.arange(len(scores))
         expected = sorted(candidates.tolist(), key=lambda position: (-scores[position], position))[:k]
         assert top_k(candidates, scores, k).tolist() == expected, seed
+
+
+def test_a_beginning_is_known_when_a_live_document_holds_a_term_that_begins_so():
+    index, _, _ = segmented_index([[["mitochondri", "cell"], ["okra"]]], dead=[1], settings=Settings())
+    assert index.knows_beginning("mitoc") and index.knows_beginning("cell")
+    assert not index.knows_beginning("okra")  # only a removed document held it
+    assert not index.knows_beginning("ce1") and not index.knows_beginning("zzz")

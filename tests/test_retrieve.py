@@ -67,6 +67,15 @@ def test_unknown_words_find_nothing(seeds_retriever):
     assert seeds_retriever.search("xyzzy plugh", 5).hits == []
 
 
+def test_the_words_no_abstract_uses_in_any_form_are_the_unused_ones(seeds_retriever):
+    # "coral reef" in neither language; "climatology" is not indexed but "climate" is, so it is used.
+    assert seeds_retriever.unused_words("气候变化对珊瑚礁有什么影响？") == ["珊瑚礁"]
+    assert seeds_retriever.unused_words("Which climatology models coral reefs?") == ["coral", "reef"]
+    # Numbers, and a Chinese run with no gloss (here a cut across two words), are never unused.
+    assert seeds_retriever.unused_words("How many of the 424242 videos?") == []
+    assert seeds_retriever.unused_words("数据集有多少个微表情视频？") == []
+
+
 def test_empty_query_is_bad_input(seeds_retriever):
     with pytest.raises(BadInputError):
         seeds_retriever.search("   ", 5)

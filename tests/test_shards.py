@@ -53,6 +53,9 @@ def assert_same_answers_stage(single: Retriever, sharded: Retriever, query: str)
     terms = [term for unit in query_units(query) for term in unit]
     assert [sharded.term_weight(t) for t in terms] == [single.term_weight(t) for t in terms], query
     assert [sharded.index.knows(t) for t in terms] == [single.index.knows(t) for t in terms], query
+    beginnings = [term[:3] for term in terms]
+    assert [sharded.index.knows_beginning(b) for b in beginnings] == [single.index.knows_beginning(b) for b in beginnings]
+    assert sharded.unused_words(query) == single.unused_words(query), query
     for hit in single.search(query, 3).hits:
         paper = sharded.corpus.paper(hit.paper.paper_id)
         assert sharded.coverage(query, paper) == single.coverage(query, hit.paper), query

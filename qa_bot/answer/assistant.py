@@ -111,6 +111,9 @@ class Found:
     outcome: Literal["answer", "not_stated", "out_of_corpus"]
     named: Paper | None = None  # the paper the question names, when it names one
     unknown_names: bool = False  # the question names something no abstract mentions
+    # Words of the question no abstract uses in any form, when the papers found do not cover it
+    # either: what the collection never mentions, the judgment does not find answered.
+    unused_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ class Assistant:
         draft.missing_shards = self.retriever.index.missing_shards
         if query.asks == "papers" and found.search == query.text and found.outcome != "out_of_corpus":
             return (yield from self._paper_list(draft))  # not a follow-up about earlier papers
-        if found.unknown_names or not found.hits:
+        if found.unknown_names or found.unused_words or not found.hits:
             return (yield from draft.declined("out_of_corpus", []))
         sources = self._evidence(query, found.search, found.hits)
         if found.outcome == "not_stated" or found.outcome == "out_of_corpus" and not self._judges_coverage(query):
@@ -305,7 +308,8 @@ class Assistant:
         --retrieval-only` and a conversation replayed without the model go by."""
         searched = self._search(query, conversation)
         outcome = self._lexical_outcome(query, searched)
-        return Found(searched.text, searched.hits, outcome, searched.named, searched.unknown_names)
+        unused = tuple(self.retriever.unused_words(query.text)) if outcome == "out_of_corpus" else ()
+        return Found(searched.text, searched.hits, outcome, searched.named, searched.unknown_names, unused)
 
     def _search(self, query: Query, conversation: Conversation | None) -> "Searched":
         """What to search for the question, and what it found: the question alone, or, for a

@@ -18,7 +18,9 @@ length changes.
 """
 
 import copy
+from bisect import bisect_left
 from collections import ChainMap
+from functools import cached_property
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,6 +240,21 @@ class Index:
 
     def knows(self, term: str) -> bool:
         return bool(self.term_ids([term]))
+
+    def knows_beginning(self, prefix: str) -> bool:
+        """Whether a live document holds a term that begins with `prefix`."""
+        terms = self._sorted_terms
+        for term in terms[bisect_left(terms, prefix):]:
+            if not term.startswith(prefix):
+                return False
+            if self.knows(term):
+                return True
+        return False
+
+    @cached_property
+    def _sorted_terms(self) -> list[str]:
+        # Sorted once, when a question first asks (seconds for the vocabulary of a million abstracts).
+        return sorted(self.vocabulary)
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """The live documents holding the term (ascending) and how often it occurs in each."""

@@ -4,7 +4,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from qa_bot.search.bilingual import document_terms, query_units, sentence_terms, term_units
+from qa_bot.search.bilingual import content_words, document_terms, query_units, sentence_terms, term_units
 from qa_bot.collection.corpus import Corpus, Paper
 from qa_bot.text.sentences import best_sentences
 from qa_bot.text.hygiene import require_text
@@ -16,6 +16,7 @@ from qa_bot.search.tokenize import LATIN_WORD, english_terms, question_frame_ter
 
 
 NAMED_FIRST_DEPTH = 50  # papers re-ordered by the names they hold
+WORD_BEGINNING = 5  # letters a word shares with its other forms ("mitochondrion", "mitochondrial")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,20 @@ class Retriever:
             if (weight, holds) > most_specific:  # of equally specific words, one held is enough
                 most_specific = (weight, holds)
         return Coverage(held / total if total else 0.0, shared, len(units), most_specific[1])
+
+    def unused_words(self, query: str) -> list[str]:
+        """The query's content words that no abstract uses in any form: neither the word (a Chinese
+        word, nor any of its glosses) nor a word that begins as it does. A Chinese run with no gloss
+        is left out (as often as not a cut across two words), and so are numbers."""
+        frame = question_frame_terms()
+        return [word for word, glosses in content_words(query)
+                if (glosses or word.isascii()) and not frame & {word, *glosses} and not self._uses(word, glosses)]
+
+    def _uses(self, word: str, glosses: tuple[str, ...]) -> bool:
+        english = [term for term in glosses or (word,) if term.isascii()]
+        return (not all(term.isalpha() for term in english)
+                or any(self.index.knows(term) for term in (word, *glosses))
+                or any(self.index.knows_beginning(term[:WORD_BEGINNING]) for term in english))
 
     def knows(self, name: str) -> bool:
         """Whether some abstract holds the name."""

@@ -89,6 +89,9 @@ class ShardHolder:
     def holding_all(self, terms: list[str]) -> np.ndarray:
         return np.array(sorted(self.index.holding_all(terms)), dtype=np.int64)
 
+    def knows_beginning(self, prefix: str) -> bool:
+        return self.index.knows_beginning(prefix)
+
     def papers_at(self, positions: list[int]) -> list[Paper]:
         """The papers, without derived titles (those need the names of the whole collection)."""
         return [self.papers.untitled_paper_at(position) for position in positions]
@@ -156,8 +159,8 @@ class ShardedPapers:
 
 class ShardSet:
     """The shards of a collection, each a `ShardHolder` in this process or a Ray actor holding one.
-    It answers what the retriever asks of an index (`best`, `knows`, `weight`, `max_weight`,
-    `holding_all`) for the whole collection."""
+    It answers what the retriever asks of an index (`best`, `knows`, `knows_beginning`, `weight`,
+    `max_weight`, `holding_all`) for the whole collection."""
 
     def __init__(self, holders: list, settings: Settings, remote: bool, names: list[str] = ()):
         self.holders, self.settings, self.remote = holders, settings, remote
@@ -257,6 +260,9 @@ class ShardSet:
 
     def knows(self, term: str) -> bool:
         return self._term(term)[0] > 0
+
+    def knows_beginning(self, prefix: str) -> bool:
+        return any(self.ask("knows_beginning", prefix))
 
     def weight(self, term: str) -> float:
         """The term's IDF in the whole collection, as one index gives it; 0 for a term none holds."""
