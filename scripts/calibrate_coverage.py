@@ -35,7 +35,7 @@ def scored_questions(model, settings: Settings, corpus: Path, questions_file: Pa
             remember_retrieval(assistant, earlier, conversation)
         query = analyse(question.question)
         found = assistant.retrieve(query, conversation)
-        if query.asks in ("papers", "metadata") or found.unknown_names or not found.hits or found.outcome == "not_stated":
+        if query.asks in ("papers", "metadata") or found.unknown_names or found.unused_words or not found.hits or found.outcome == "not_stated":
             continue  # decided by the word rules, without the judgment (Assistant._pipeline)
         sources = assistant._evidence(query, found.search, found.hits)
         judge = assistant.judge

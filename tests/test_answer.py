@@ -6,6 +6,7 @@ import pytest
 
 from qa_bot.answer.assistant import ABSTENTION, Assistant
 from qa_bot.answer.query import analyse
+from qa_bot.search import bilingual
 from qa_bot.search.retrieve import Retriever
 from qa_bot.app.output import answer_json
 from qa_bot.answer.conversation import Conversation
@@ -128,6 +129,16 @@ def test_a_word_no_abstract_uses_declines_what_the_papers_do_not_cover_whatever_
     assert seeds_retriever.unused_words(question)
     answer, _ = ask(seeds_retriever, settings, FakeModel("MGTAB contains 10,199 expert-annotated users [1].", coverage=1.0), question)
     assert answer.outcome == "answered" and answer.path == "generated"
+
+
+def test_the_questions_words_are_found_once_when_it_is_analysed(seeds_retriever, settings, monkeypatch):
+    """Retrieval, coverage, evidence and the check read the words the query carries (issue 22)."""
+    seen, found = [], bilingual.content_words
+    monkeypatch.setattr(bilingual, "content_words", lambda text: seen.append(text) or found(text))
+    question = "How many expert-annotated users does MGTAB contain?"
+    answer, _ = ask(seeds_retriever, settings, FakeModel("MGTAB contains 10,199 expert-annotated users [1]."), question)
+    assert answer.outcome == "answered"
+    assert seen.count(question) == 3  # the whole question, the part that asks and its one part, by `analyse`
 
 
 def test_the_paper_the_best_source_is_about_but_does_not_answer_is_not_stated(seeds_retriever, settings):
@@ -507,7 +518,7 @@ CHATTY = "I work at a hospital in the evenings and my cousin grows tomatoes, app
 )
 def test_what_retrieval_says_can_be_answered(seeds_retriever, settings, question, outcome, key):
     found = Assistant(seeds_retriever, None, settings).retrieve(analyse(question))
-    assert (found.outcome, found.search) == (outcome, question)
+    assert (found.outcome, found.search.text) == (outcome, question)
     if key:
         assert found.hits[0].paper == paper_with(seeds_retriever, key)
 
@@ -530,7 +541,7 @@ def test_what_retrieval_says_of_a_followup(seeds_retriever, settings, first, sec
     assistant = Assistant(seeds_retriever, FakeModel("unusable", judgment=0.0), settings)
     assistant.answer(first, conversation)
     found = assistant.retrieve(analyse(second), conversation)
-    assert (found.outcome, found.search) == (outcome, f"{second} {first}" if joined else second)
+    assert (found.outcome, found.search.text) == (outcome, f"{second} {first}" if joined else second)
 
 
 def test_a_chatty_question_is_answered_from_the_part_that_asks(seeds_retriever, settings):
@@ -732,7 +743,7 @@ def test_a_followup_that_names_something_ranks_the_papers_holding_it_first(seeds
     assistant = Assistant(seeds_retriever, FakeModel("unusable", judgment=0.0), settings)
     assistant.answer("What is GANExplainer?", conversation)
     found = assistant.retrieve(analyse("How does it explain the GNN?"), conversation)
-    assert found.search == "How does it explain the GNN? What is GANExplainer?"
+    assert found.search.text == "How does it explain the GNN? What is GANExplainer?"
     titles = [hit.paper.title.split(":")[0] for hit in found.hits]
     assert titles[0] == "GANExplainer" and titles[-1] == "R2RISE"
     assert all(seeds_retriever.holds("GNN", hit.paper) for hit in found.hits[:-1])
@@ -745,5 +756,5 @@ def test_a_followup_to_a_declined_question_is_searched_on_its_own_words(seeds_re
     assistant = Assistant(seeds_retriever, FakeModel("unusable", judgment=0.0), settings)
     assistant.answer("Who won the 2018 FIFA World Cup?", conversation)
     found = assistant.retrieve(analyse("How does it explain graph neural networks?"), conversation)
-    assert (found.outcome, found.search) == ("answer", "How does it explain graph neural networks?")
+    assert (found.outcome, found.search.text) == ("answer", "How does it explain graph neural networks?")
     assert found.hits[0].paper.title.startswith("GANExplainer")

@@ -5,6 +5,7 @@ import pytest
 from qa_bot.answer.assistant import Assistant
 from qa_bot.answer.evidence import Source, answer_bonus, asked_for, numbered_evidence, select_evidence
 from qa_bot.answer.query import Part
+from qa_bot.search.bilingual import Words
 from qa_bot.search.retrieve import Retriever
 from qa_bot.settings import Settings
 from qa_bot.text.sentences import best_sentences, split_sentences
@@ -96,7 +97,7 @@ def test_the_evidence_budget_leaves_out_the_papers_that_do_not_fit(three_close_p
 
 
 def part(asks: str, metadata: str | None = None) -> Part:
-    return Part("the question's part", asks, metadata)
+    return Part("the question's part", asks, metadata, Words.of("the question's part"))
 
 
 @pytest.mark.parametrize("sentence, matched, holds", [

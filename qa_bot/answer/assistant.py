@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from qa_bot.search.bilingual import document_terms, query_terms, term_units, unit_terms
+from qa_bot.search.bilingual import Words, document_terms
 from qa_bot.answer.cite import (
     TRAILING_PUNCTUATION, CheckedSentence, CitationChecker, answer_sentences, answer_spans, claim_of, with_marker,
 )
@@ -106,7 +106,7 @@ class Answer:
 class Found:
     """What retrieval found for a question, and what can be said from it."""
 
-    search: str  # what was searched (the question, joined with earlier turns for a follow-up)
+    search: Words  # what was searched (the question, joined with earlier turns for a follow-up)
     hits: list[Hit]
     outcome: Literal["answer", "not_stated", "out_of_corpus"]
     named: Paper | None = None  # the paper the question names, when it names one
@@ -126,7 +126,7 @@ class Judged:
 
 @dataclass(frozen=True)
 class Searched:
-    text: str
+    words: Words
     hits: list[Hit]
     named: Paper | None = None
     unknown_names: bool = False
@@ -198,9 +198,9 @@ class Assistant:
     def _pipeline(self, query: Query, conversation: Conversation | None) -> Generator[str, None, Answer]:
         started = time.perf_counter()
         found = self.retrieve(query, conversation)
-        draft = Draft(query, found.search, found.hits, self.model.name, started, elapsed_ms(started))
+        draft = Draft(query, found.search.text, found.hits, self.model.name, started, elapsed_ms(started))
         draft.missing_shards = self.retriever.index.missing_shards
-        if query.asks == "papers" and found.search == query.text and found.outcome != "out_of_corpus":
+        if query.asks == "papers" and found.search == query.words and found.outcome != "out_of_corpus":
             return (yield from self._paper_list(draft))  # not a follow-up about earlier papers
         if found.unknown_names or found.unused_words or not found.hits:
             return (yield from draft.declined("out_of_corpus", []))
@@ -282,7 +282,7 @@ class Assistant:
         """Every retrieved paper that covers what the question asks for, each a cited line with its
         best sentence: a list of papers comes from retrieval, not from a small model's prose."""
         query = draft.query
-        topic = query.asking
+        topic = query.asking_words
         # Every paper that qualifies, not only the top k: a list is as long as the collection makes it.
         candidates = self.retriever.search(topic, max(self.settings.top_k, LIST_DEPTH)).hits or draft.hits
         papers = [hit for hit in candidates if self._covers(topic, hit.paper)][:LIST_DEPTH] or candidates[:1]
@@ -290,7 +290,7 @@ class Assistant:
         # k): every cited paper is among the sources (shared/CONTRACT.md), however long the list.
         depth = max(position for position, hit in enumerate(candidates, start=1) if hit in papers)
         draft.hits = candidates[: max(self.settings.top_k, depth)]
-        terms = query_terms(topic)
+        terms = topic.terms
         sources = [Source(marker, hit.paper, hit.score, [sentence := self.retriever.snippet(terms, hit.paper)], sentence)
                    for marker, hit in enumerate(papers, start=1)]
         yield LIST_INTRO[query.lang]
@@ -308,24 +308,24 @@ class Assistant:
         --retrieval-only` and a conversation replayed without the model go by."""
         searched = self._search(query, conversation)
         outcome = self._lexical_outcome(query, searched)
-        unused = tuple(self.retriever.unused_words(query.text)) if outcome == "out_of_corpus" else ()
-        return Found(searched.text, searched.hits, outcome, searched.named, searched.unknown_names, unused)
+        unused = tuple(self.retriever.unused_words(query.words)) if outcome == "out_of_corpus" else ()
+        return Found(searched.words, searched.hits, outcome, searched.named, searched.unknown_names, unused)
 
     def _search(self, query: Query, conversation: Conversation | None) -> "Searched":
         """What to search for the question, and what it found: the question alone, or, for a
         follow-up, the question joined with the earlier turn's search and its cited papers."""
         k = self.settings.top_k
-        question = query.text
+        question = query.words
         known = tuple(name for name in query.names if self.retriever.knows(name))
         alone = self.retriever.search(question, k, names=known).hits
         if bool(alone) and any(self.retriever.identifies(name, alone[0].paper) for name in known):
             return Searched(question, alone, named=alone[0].paper)
         if len(known) < len(query.names):
             return Searched(question, alone, unknown_names=True)
-        followup = followup_query(question, conversation)
-        pointing_back = refers_back(question)
+        followup = followup_query(query.text, conversation)
+        pointing_back = refers_back(query.text)
         if followup and (pointing_back or not (alone and self._covers_question(query, alone[0].paper))):
-            search, carried_ids = followup
+            search, carried_ids = Words.of(followup[0]), followup[1]
             hits = self.retriever.search(search, k, include=carried_ids, names=known).hits
             # A question that points back is incomplete by design: it is covered with what it points
             # to. One that does not must be covered on its own, or it is not about that topic.
@@ -348,8 +348,8 @@ class Assistant:
             return "out_of_corpus"
         return "answer" if states(query, paper) else "not_stated"
 
-    def _evidence(self, query: Query, search: str, hits: list[Hit]) -> list[Source]:
-        own_terms, search_terms = query_terms(query.text), query_terms(search)
+    def _evidence(self, query: Query, search: Words, hits: list[Hit]) -> list[Source]:
+        own_terms, search_terms = query.words.terms, search.terms
         weight = max(map(self.retriever.term_weight, own_terms), default=0.0)
 
         def best_sentences(paper: Paper, count: int) -> list[str]:
@@ -359,7 +359,7 @@ class Assistant:
             name = name_in_title(paper.title)
             bonus = answer_bonus(query, name, weight, query.names)
             chosen = self.retriever.best_sentences(own_terms, paper, count, search_terms, bonus)
-            chosen += [self._part_sentence(part, paper, query.names) for part in query.parts]
+            chosen += [self._part_sentence(part, paper, query) for part in query.parts]
             return sorted(set(chosen) - {None}, key=paper.text.index)
 
         papers = [(hit.paper, hit.score) for hit in self._evidence_papers(hits)]
@@ -367,12 +367,12 @@ class Assistant:
             papers, best_sentences, self.model.count_tokens, self.settings.evidence_sentences, self.settings.evidence_tokens
         )
 
-    def _part_sentence(self, part: Part, paper: Paper, named: tuple[str, ...]) -> str | None:
+    def _part_sentence(self, part: Part, paper: Paper, query: Query) -> str | None:
         """The sentence of the paper that best answers one part of the question: of those that hold
         what it asks for (a number for "how many"), the one that matches it most; else the best
         match; None when no sentence holds any of its words."""
-        terms = set(query_terms(part.text)) - name_terms_of(named)
-        states = asked_for(part, name_in_title(paper.title), named)
+        terms = set(part.words.terms) - query.name_terms
+        states = asked_for(part, name_in_title(paper.title), query.names)
         sentences = split_sentences(paper.text)
         weights = [self._matched(terms, sentence) for sentence in sentences]
         answering = [i for i, sentence in enumerate(sentences) if states and states(sentence, weights[i])]
@@ -393,8 +393,8 @@ class Assistant:
             if states is None and len(query.parts) == 1:
                 continue
             holds = states or (lambda sentence, matched: matched > 0)
-            terms = set(query_terms(part.text)) - name_terms_of(query.names)
-            candidate = self._part_sentence(part, best.paper, query.names)
+            terms = set(part.words.terms) - query.name_terms
+            candidate = self._part_sentence(part, best.paper, query)
             if not candidate or not holds(candidate, needed := self._matched(terms, candidate)):
                 continue
             answered = [(sentence.claim, sentence.evidence) for sentence in shown] + [(q, q) for q in quoted]
@@ -415,10 +415,10 @@ class Assistant:
     def _covers_question(self, query: Query, paper: Paper) -> bool:
         """A chatty question is covered when the part that asks is, or the whole of it is: the
         asker's situation adds words no abstract holds ("we only have two GPUs")."""
-        return self._covers(query.text, paper) or (query.asking != query.text and self._covers(query.asking, paper))
+        return self._covers(query.words, paper) or (query.asking != query.text and self._covers(query.asking_words, paper))
 
-    def _covers(self, text: str, paper: Paper) -> bool:
-        coverage = self.retriever.coverage(text, paper)
+    def _covers(self, words: Words, paper: Paper) -> bool:
+        coverage = self.retriever.coverage(words, paper)
         settings = self.settings
         return coverage.enough(settings.min_coverage, settings.min_shared_words, settings.short_question_words)
 
@@ -512,16 +512,12 @@ def states(query: Query, paper: Paper) -> bool:
     if query.asks == "metadata":
         return any(states_metadata(query.metadata, sentence) for sentence in sentences)
     numbered = [frozenset(document_terms(sentence)) for sentence in sentences if NUMERAL.search(sentence)]
-    ignored = question_frame_terms() | name_terms_of(query.names)
+    ignored = question_frame_terms() | query.name_terms
     for part in query.parts:
-        focus = {unit for unit in term_units(part.text) if not unit & ignored}
+        focus = {unit for unit in part.words.term_units if not unit & ignored}
         if part.asks == "number" and focus and not any(unit & terms for unit in focus for terms in numbered):
             return False
     return True
-
-
-def name_terms_of(names: tuple[str, ...]) -> set[str]:
-    return set().union(*map(unit_terms, names))
 
 
 def not_stated_text(query: Query, paper: Paper) -> str:

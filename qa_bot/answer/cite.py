@@ -251,7 +251,7 @@ def restates(claim: str, query: Query) -> bool:
         return False
     if set(numbers_of(claim)) - set(numbers_of(query.text)):  # a number the question lacks is an answer ("7 types")
         return False
-    asked = unit_terms(query.text) | question_frame_terms()
+    asked = query.words.every_term | question_frame_terms()
     return all(unit & asked for unit in term_units(claim))
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from qa_bot.search.bilingual import Words, unit_terms
 from qa_bot.text.language import detect_language
 
 # name: which paper or method (its name); entity: which dataset, benchmark, simulator (another name).
@@ -115,6 +116,7 @@ class Part:
     text: str
     asks: Asks
     metadata: str | None
+    words: Words  # its content words with their glosses
 
 
 @dataclass(frozen=True)
@@ -128,14 +130,20 @@ class Query:
     metadata: str | None  # for asks == "metadata": authors, date, venue, code, funding, hardware, time
     names: tuple[str, ...]  # methods, models, datasets the question names ("MGTAB", "Mamba", "GPT-4")
     parts: tuple[Part, ...]  # what it asks, one part per thing asked (one for most questions)
+    words: Words  # the content words of the whole question, with their glosses
+    asking_words: Words  # those of the part that asks
+    name_terms: frozenset[str]  # the index terms of the names it gives
 
 
 
 def analyse(question: str) -> Query:
     text = " ".join(question.split())
     asking = asking_part(text)
-    parts = tuple(Part(part, *kind_of_answer(part)) for part in parts_of(asking))
-    return Query(text, detect_language(text), asking, *kind_of_answer(asking), names_in(text), parts)
+    parts = tuple(Part(part, *kind_of_answer(part), Words.of(part)) for part in parts_of(asking))
+    names = names_in(text)
+    name_terms = frozenset().union(*map(unit_terms, names))
+    return Query(text, detect_language(text), asking, *kind_of_answer(asking), names, parts, Words.of(text),
+                 Words.of(asking), name_terms)
 
 
 def asking_part(text: str) -> str:

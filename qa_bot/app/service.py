@@ -261,7 +261,7 @@ def replayed(assistant: Assistant, turns: list[tuple[str, str]]) -> Conversation
         cited = tuple(dict.fromkeys(paper.paper_id for paper in at if paper is not None))
         if not cited and not reply and found.outcome == "answer" and found.hits:
             cited = (found.hits[0].paper.paper_id,)
-        conversation.turns.append(Turn(question, found.search, cited))
+        conversation.turns.append(Turn(question, found.search.text, cited))
     return conversation
 
 

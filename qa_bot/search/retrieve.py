@@ -4,7 +4,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from qa_bot.search.bilingual import content_words, document_terms, query_units, sentence_terms, term_units
+from qa_bot.search.bilingual import Words, document_terms, sentence_terms
 from qa_bot.collection.corpus import Corpus, Paper
 from qa_bot.text.sentences import best_sentences
 from qa_bot.text.hygiene import require_text
@@ -71,16 +71,15 @@ class Retriever:
         collection = open_collection(settings, progress)
         return cls(collection.corpus, collection.index, collection.from_cache, (collection.added, collection.removed))
 
-    def search(self, query: str, k: int, include: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> SearchResult:
+    def search(self, query: "str | Words", k: int, include: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> SearchResult:
         """The k best papers that share at least one term with the query, best first; the papers
         named in `include` (a follow-up's earlier citations) are candidates whatever their terms.
         Of the best, those that hold more of `names` (the methods, datasets the question names) come
         first: a name says which paper is meant better than the words around it ("Under what licence
         is the DESTA code released?" ranked a paper about code above DESTA)."""
-        query = require_query(query)
         started = time.perf_counter()
-        units = query_units(query)
-        terms = [term for unit in units for term in unit]
+        words = words_of(query)
+        units, terms = words.units, words.terms
         carried = [self.corpus.position(pid) for pid in include if self.corpus.has(pid)]
         top, scores = self.index.best(units, max(k, NAMED_FIRST_DEPTH) if names else k, carried)
         ranked = list(zip(top.tolist(), scores.tolist()))
@@ -91,7 +90,7 @@ class Retriever:
             Hit(rank, self.corpus.paper_at(i), score, self.snippet(terms, self.corpus.paper_at(i)))
             for rank, (i, score) in enumerate(ranked, start=1)
         ]
-        return SearchResult(query, hits, (time.perf_counter() - started) * 1000, self.index.missing_shards)
+        return SearchResult(words.text, hits, (time.perf_counter() - started) * 1000, self.index.missing_shards)
 
     def snippet(self, terms: list[str], paper: Paper) -> str:
         return self.best_sentences(terms, paper, 1)[0]
@@ -105,7 +104,7 @@ class Retriever:
             terms = fallback_terms
         return best_sentences(terms, paper.text, self.term_weight, sentence_terms, limit, bonus)
 
-    def coverage(self, query: str, paper: Paper) -> "Coverage":
+    def coverage(self, query: "str | Words", paper: Paper) -> "Coverage":
         """How much of the query the paper holds: each query word weighs the IDF of its most common
         known term (so 论文 weighs no more than its gloss "paper"; a word the corpus never uses
         weighs the most) and counts when the paper contains one of its terms. Near 0 for a
@@ -113,7 +112,7 @@ class Retriever:
         paper_terms = set(document_terms(paper.indexed_text))  # a given title is the paper's words too
         total = held = 0.0
         frame = question_frame_terms()
-        units = [unit for unit in term_units(query) if not unit & frame]
+        units = [unit for unit in words_of(query).term_units if not unit & frame]
         shared, most_specific = 0, (-math.inf, False)  # BM25Okapi's IDFs can be below -1
         for unit in units:
             weight = min((self.term_weight(term) for term in unit if self.index.knows(term)), default=None)
@@ -127,12 +126,12 @@ class Retriever:
                 most_specific = (weight, holds)
         return Coverage(held / total if total else 0.0, shared, len(units), most_specific[1])
 
-    def unused_words(self, query: str) -> list[str]:
+    def unused_words(self, query: "str | Words") -> list[str]:
         """The query's content words that no abstract uses in any form: neither the word (a Chinese
         word, nor any of its glosses) nor a word that begins as it does. A Chinese run with no gloss
         is left out (as often as not a cut across two words), and so are numbers."""
         frame = question_frame_terms()
-        return [word for word, glosses in content_words(query)
+        return [word for word, glosses in words_of(query).pairs
                 if (glosses or word.isascii()) and not frame & {word, *glosses} and not self._uses(word, glosses)]
 
     def _uses(self, word: str, glosses: tuple[str, ...]) -> bool:
@@ -170,3 +169,8 @@ class Retriever:
 def require_query(query: str) -> str:
     """The query normalised once (qa_bot.text.hygiene); nothing left of it is bad input."""
     return require_text(query, "empty query: give a few words to search for")
+
+
+def words_of(query: "str | Words") -> Words:
+    """The query's words: as the answer stage analysed them, or found now in the text given."""
+    return query if isinstance(query, Words) else Words.of(require_query(query))

@@ -5,6 +5,7 @@ Sentences are verbatim substrings of the text (so they can be quoted and checked
 abbreviations such as "e.g." or "Fig. 2" end an English sentence early.
 """
 
+import math
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -61,5 +62,6 @@ def best_sentences(
 
 
 def matched_weight(wanted: set[str], sentence: str, term_weight, sentence_terms) -> float:
-    """The summed weight of the wanted terms a sentence holds."""
-    return sum(term_weight(term) for term in wanted.intersection(sentence_terms(sentence)))
+    """The summed weight of the wanted terms a sentence holds (fsum: the same whatever order the set
+    gives them in, which varies with each process's string hashing and used to tip near-ties)."""
+    return math.fsum(term_weight(term) for term in wanted.intersection(sentence_terms(sentence)))
