@@ -20,7 +20,7 @@ from qa_bot.app.output import answer_json, search_json
 from qa_bot.collection.corpus import load_corpus
 from qa_bot.search.bilingual import query_units
 from qa_bot.search.retrieve import Retriever
-from qa_bot.search.shards import ShardDown, build_shards
+from qa_bot.search.shards import ShardDown, build_shards, connect
 from qa_bot.search.tokenize import LATIN_WORD
 from qa_bot.settings import Settings
 from tests.conftest import DATA, SEEDS
@@ -191,6 +191,18 @@ def test_a_killed_shard_is_one_error_naming_it_or_a_partial_result(single, ray_s
 def qa_bot(*args, env=None, timeout=120):
     return subprocess.run([sys.executable, "-m", "qa_bot", *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+def test_what_the_cluster_pushes_to_the_driver_goes_to_stderr_not_into_the_output(cluster, capsys):
+    """Ray's warnings from the raylet ("8 PYTHON worker processes have been started", on a busy
+    machine) were printed on stdout, in the middle of `ask --json`'s JSON."""
+    from ray._private import worker
+
+    connect(cluster)
+    connect(cluster)  # wrapped once
+    worker.print_to_stdstream({"lines": ["WARNING: many workers"], "pid": "raylet", "is_err": False}, ignore_prefix=False)
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("WARNING: many workers") == 1
 
 
 def test_ask_and_search_answer_through_the_cluster(ray_shards, cluster, single):

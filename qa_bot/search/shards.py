@@ -390,6 +390,25 @@ def built_summary(holder: ShardHolder) -> dict:
         | {"papers": int(np.asarray(summary["live"]).sum())}
 
 
+def cluster_messages_to_stderr() -> None:
+    """Ray prints what the cluster pushes to the driver ("(raylet) WARNING: 8 PYTHON worker processes
+    have been started ...", on a busy machine) on stdout, from a thread of its own, whatever
+    log_to_driver says: in the middle of `ask --json`'s output. Ray has no setting for it, so its
+    printer is wrapped once to send them to stderr (ray is locked at 2.60, where it is
+    `ray._private.worker.print_to_stdstream`)."""
+    from ray._private import worker
+
+    printer = worker.print_to_stdstream
+    if getattr(printer, "to_stderr", False):
+        return
+
+    def to_stderr(data, ignore_prefix: bool):
+        printer({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.to_stderr = True
+    worker.print_to_stdstream = to_stderr
+
+
 def connect(address: str):
     """Ray, connected to the cluster at `address` (host:port of its head), or to a cluster started
     here for this process with "local". An address nothing listens at is one line, not Ray's minute
@@ -399,6 +418,7 @@ def connect(address: str):
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
+    cluster_messages_to_stderr()
     if ray.is_initialized():
         return ray
     options = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
