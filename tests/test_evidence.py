@@ -97,7 +97,8 @@ def test_the_evidence_budget_leaves_out_the_papers_that_do_not_fit(three_close_p
 
 
 def part(asks: str, metadata: str | None = None) -> Part:
-    return Part("the question's part", asks, metadata, Words.of("the question's part"))
+    words = Words.of("the question's part")
+    return Part(words.text, asks, metadata, words, frozenset(words.terms))
 
 
 @pytest.mark.parametrize("sentence, matched, holds", [

@@ -26,6 +26,13 @@ def test_a_question_is_split_into_the_things_it_asks(question, parts):
     assert [(part.text, part.asks) for part in analyse(question).parts] == parts
 
 
+def test_a_parts_topic_is_its_words_without_the_names_the_question_gives():
+    query = analyse("How many users does MGTAB hold, and how many relationship types does it contain?")
+    assert query.name_terms == {"mgtab"}
+    assert [part.topic_terms for part in query.parts] == [
+        {"mani", "user", "hold"}, {"mani", "relationship", "type", "contain"}]
+
+
 def test_which_method_asks_for_the_papers_name_and_which_dataset_for_another():
     assert analyse("Which method enhances the query features twice?").asks == "name"
     assert analyse("Which benchmark was KoopmanLab validated on?").asks == "entity"

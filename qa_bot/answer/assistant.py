@@ -371,7 +371,7 @@ class Assistant:
         """The sentence of the paper that best answers one part of the question: of those that hold
         what it asks for (a number for "how many"), the one that matches it most; else the best
         match; None when no sentence holds any of its words."""
-        terms = set(part.words.terms) - query.name_terms
+        terms = part.topic_terms
         states = asked_for(part, name_in_title(paper.title), query.names)
         sentences = split_sentences(paper.text)
         weights = [self._matched(terms, sentence) for sentence in sentences]
@@ -393,7 +393,7 @@ class Assistant:
             if states is None and len(query.parts) == 1:
                 continue
             holds = states or (lambda sentence, matched: matched > 0)
-            terms = set(part.words.terms) - query.name_terms
+            terms = part.topic_terms
             candidate = self._part_sentence(part, best.paper, query)
             if not candidate or not holds(candidate, needed := self._matched(terms, candidate)):
                 continue
@@ -403,7 +403,7 @@ class Assistant:
                 quoted.append(candidate)
         return quoted
 
-    def _matched(self, terms: set[str], sentence: str) -> float:
+    def _matched(self, terms: frozenset[str], sentence: str) -> float:
         return matched_weight(terms, sentence, self.retriever.term_weight, document_terms)
 
     def _evidence_papers(self, hits: list[Hit]) -> list[Hit]:

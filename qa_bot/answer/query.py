@@ -117,6 +117,7 @@ class Part:
     asks: Asks
     metadata: str | None
     words: Words  # its content words with their glosses
+    topic_terms: frozenset[str]  # the index terms of those words that are not the question's names
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,16 @@ class Query:
 def analyse(question: str) -> Query:
     text = " ".join(question.split())
     asking = asking_part(text)
-    parts = tuple(Part(part, *kind_of_answer(part), Words.of(part)) for part in parts_of(asking))
     names = names_in(text)
     name_terms = frozenset().union(*map(unit_terms, names))
+    parts = tuple(analyse_part(part, name_terms) for part in parts_of(asking))
     return Query(text, detect_language(text), asking, *kind_of_answer(asking), names, parts, Words.of(text),
                  Words.of(asking), name_terms)
+
+
+def analyse_part(text: str, name_terms: frozenset[str]) -> Part:
+    words = Words.of(text)
+    return Part(text, *kind_of_answer(text), words, frozenset(words.terms) - name_terms)
 
 
 def asking_part(text: str) -> str:
