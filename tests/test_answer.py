@@ -151,6 +151,15 @@ def test_the_paper_the_best_source_is_about_but_does_not_answer_is_not_stated(se
     assert answer.evidence[0].paper.title in contract["answer"]
 
 
+def test_the_paper_a_question_names_does_not_state_what_no_source_answers_even_off_its_subject(seeds_retriever,
+                                                                                                 settings):
+    """Named, the paper is what the question is about, whatever the judge says of its subject."""
+    question = "How many expert-annotated users does MGTAB contain?"
+    answer, contract = ask(seeds_retriever, settings, FakeModel("x [1].", coverage=0.0), question)
+    assert contract["outcome"] == "not_stated" and contract["citations"] == []
+    assert answer.evidence[0].paper == paper_with(seeds_retriever, MGTAB)
+
+
 def test_a_question_naming_what_no_abstract_mentions_is_declined_without_the_model(seeds_retriever, settings):
     model = FakeModel("FooBarNet reaches 99% [1].")
     answer, contract = ask(seeds_retriever, settings, model, "What accuracy does FooBarNet reach?")
@@ -758,3 +767,12 @@ def test_a_followup_to_a_declined_question_is_searched_on_its_own_words(seeds_re
     found = assistant.retrieve(analyse("How does it explain graph neural networks?"), conversation)
     assert (found.outcome, found.search.text) == ("answer", "How does it explain graph neural networks?")
     assert found.hits[0].paper.title.startswith("GANExplainer")
+
+
+def test_an_answer_from_a_collection_missing_shards_says_which(seeds_retriever, settings, monkeypatch):
+    """A sharded collection with a shard down (allow_partial) answers from the others and says so."""
+    monkeypatch.setattr(seeds_retriever.index, "missing_shards", ("shard 2 of 3",), raising=False)
+    model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].")
+    answer, contract = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
+    assert answer.missing_shards == ("shard 2 of 3",)
+    assert contract["partial"] == ["shard 2 of 3"]
