@@ -5,6 +5,7 @@ import json
 import pytest
 
 from qa_bot.answer.assistant import ABSTENTION, Assistant
+from qa_bot.answer.prompts import render_prompt
 from qa_bot.answer.query import analyse
 from qa_bot.search import bilingual
 from qa_bot.search.retrieve import Retriever
@@ -75,6 +76,13 @@ def test_endless_repetition_is_stopped_early(seeds_retriever, settings):
     answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
     assert model.pieces_sent < settings.max_answer_tokens / 2
     assert answer.text == "MGTAB contains 10,199 expert-annotated users [1]."
+
+
+def test_every_whole_sentence_of_a_looping_answer_is_checked(seeds_retriever, settings):
+    first, second = "MGTAB contains 10,199 expert-annotated users [1].", "MGTAB contains 7 types of relationships [1]."
+    model = FakeModel(f"{first} {second}", endless=True)
+    answer, _ = ask(seeds_retriever, settings, model, "How many users and relationship types does MGTAB contain?")
+    assert answer.text == f"{first} {second}"
 
 
 def test_an_english_question_cites_a_chinese_only_paper(seeds_retriever, settings):
@@ -160,6 +168,67 @@ def test_the_paper_a_question_names_does_not_state_what_no_source_answers_even_o
     assert answer.evidence[0].paper == paper_with(seeds_retriever, MGTAB)
 
 
+def test_each_evidence_source_is_judged_on_the_question_as_asked(seeds_retriever, settings):
+    question = "How many expert-annotated users does MGTAB contain?"
+
+    def first_answers(messages):
+        content = messages[-1]["content"]
+        return 1.0 if f"Question: {question}\n" in content and "Does source [1] answer" in content else 0.0
+
+    answer, _ = ask(seeds_retriever, settings, FakeModel("MGTAB contains 10,199 expert-annotated users [1].",
+                                                         coverage=first_answers), question)
+    assert answer.outcome == "answered" and [citation.marker for citation in answer.citations] == [1]
+
+
+def test_the_best_source_alone_is_judged_about_the_subject_on_the_question_as_asked(seeds_retriever, settings):
+    question = "How does climate change affect image classification?"
+
+    def first_about(messages):
+        content = messages[-1]["content"]
+        return 1.0 if f"Question: {question}\n" in content and "Is source [1] about the subject" in content else 0.0
+
+    answer, contract = ask(seeds_retriever, settings, FakeModel("x [1].", coverage=first_about), question)
+    assert len(answer.evidence) > 1 and contract["outcome"] == "not_stated"
+
+
+@pytest.mark.parametrize("question, judged, outcome", [
+    ("How many expert-annotated users does MGTAB contain?", "answer this question", "answered"),
+    ("How does climate change affect image classification?", "about the subject", "not_stated"),
+])
+def test_a_judgment_at_its_threshold_passes(seeds_retriever, settings, question, judged, outcome):
+    thresholds = {"answer this question": settings.answers_threshold, "about the subject": settings.about_threshold}
+
+    def at_threshold(messages):
+        return thresholds[judged] if judged in messages[-1]["content"] else 0.0
+
+    answer, _ = ask(seeds_retriever, settings, FakeModel("MGTAB contains 10,199 expert-annotated users [1].",
+                                                         coverage=at_threshold), question)
+    assert answer.outcome == outcome
+
+
+def test_what_abstracts_rarely_hold_is_not_the_judges_to_decide(seeds_retriever, settings):
+    """Whether the code is available is found by a pattern ("Code is available at"), not judged."""
+    model = FakeModel("Code is available at https://github.com/OliverRensu/TinyMIM [1].", coverage=0.0)
+    answer, _ = ask(seeds_retriever, settings, model, "Is TinyMIM's source code available?")
+    assert answer.outcome == "answered" and "github.com/OliverRensu/TinyMIM" in answer.text
+    assert all("Answer sentence:" in messages[-1]["content"] for messages in model.judged)
+
+
+def test_a_sentence_may_cite_only_a_source_the_judge_finds_answering(seeds_retriever, settings):
+    """Source [2] (GMM) states what the model wrote, but the judge finds only [1] answering."""
+    question = "What R@1 retrieval score does the diverse image captioning method reach?"
+
+    def second_states(messages):
+        return 1.0 if "Does source [2] state" in messages[-1]["content"] else 0.0
+
+    model = FakeModel("The method improves accuracy by up to 1.1% and diversity by up to 4.8% [2].", judgment=second_states,
+                      coverage=lambda messages: 1.0 if "Does source [1] answer" in messages[-1]["content"] else 0.0)
+    answer, _ = ask(seeds_retriever, settings, model, question)
+    assert any("4.8%" in sentence for sentence in answer.evidence[1].sentences)
+    assert answer.outcome == "answered" and answer.path == "extractive"
+    assert {citation.marker for citation in answer.citations} == {1}
+
+
 def test_a_question_naming_what_no_abstract_mentions_is_declined_without_the_model(seeds_retriever, settings):
     model = FakeModel("FooBarNet reaches 99% [1].")
     answer, contract = ask(seeds_retriever, settings, model, "What accuracy does FooBarNet reach?")
@@ -182,7 +251,7 @@ def test_only_a_source_the_judge_finds_answering_is_cited(seeds_retriever, setti
     model = FakeModel("MGTAB contains 10,199 expert-annotated users [2]. MGTAB has 7 types of relationships [1].",
                       coverage=answering_first)
     answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")
-    assert {citation.marker for citation in answer.citations} <= {1}
+    assert {citation.marker for citation in answer.citations} == {1}
 
 
 def test_a_followup_is_answered_from_the_paper_of_the_previous_turn(seeds_retriever, settings):
@@ -371,6 +440,35 @@ def test_a_translation_the_check_keeps_is_the_answer_in_the_askers_language(seed
     assert answer.citations[0].answer_spans == ("7,526", "DFME")
     # The translation was judged like any sentence: against the source it cites.
     assert "Answer sentence: DFME 包含 7,526 个标注良好的微表情视频" in model.judged[-1][-1]["content"]
+
+
+DFME_QUESTION = "DFME数据集有多少个微表情视频？"
+
+
+def test_the_kept_sentence_is_translated_and_judged_on_the_question_as_asked(seeds_retriever, settings):
+    def with_question(messages):
+        return 1.0 if f"Question: {DFME_QUESTION}\n" in messages[-1]["content"] else 0.0
+
+    model = FakeModel("DFME includes 7,526 well-labeled ME videos [1].", "DFME 包含 7,526 个标注良好的微表情视频。",
+                      judgment=with_question)
+    answer, _ = ask(seeds_retriever, settings, model, DFME_QUESTION)
+    asked = render_prompt(settings.prompts_dir, "translate", sentence="DFME includes 7,526 well-labeled ME videos.",
+                          language="Chinese")
+    assert model.prompts[1] == [{"role": "user", "content": asked}]
+    assert answer.text == "DFME 包含 7,526 个标注良好的微表情视频[1]。"
+
+
+def test_a_translation_in_two_sentences_is_kept_as_one(seeds_retriever, settings):
+    model = FakeModel("DFME includes 7,526 well-labeled ME videos [1].", "DFME 包含 7,526 个微表情视频。它们都标注良好。")
+    answer, _ = ask(seeds_retriever, settings, model, DFME_QUESTION)
+    assert answer.text == "DFME 包含 7,526 个微表情视频。 它们都标注良好[1]。"
+
+
+def test_a_translation_is_cut_at_the_answers_token_limit(seeds_retriever, settings):
+    model = FakeModel("DFME has 7,526 videos [1].", "DFME 包含 7,526 个 标注 良好 的 微表情视频 它们 来自 671 名 参与者 。")
+    limited = Settings(corpus=SEEDS, cache_dir=settings.cache_dir, max_answer_tokens=8)
+    answer, _ = ask(seeds_retriever, limited, model, DFME_QUESTION)
+    assert answer.text == "DFME 包含 7,526 个 标注 良好 的 微表情视频[1]。"
 
 
 def test_a_base_model_is_not_asked_to_translate(seeds_retriever, settings):

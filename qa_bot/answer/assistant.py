@@ -275,7 +275,7 @@ class Assistant:
         pieces = self.model.stream([{"role": "user", "content": prompt}], self.settings.max_answer_tokens)
         translation = " ".join(answer_sentences("".join(until_repetition(pieces))))
         checker = CitationChecker(sources, query, self.judge, citable={sentence.marker})
-        checked = checker.check(with_marker(claim_of(translation), sentence.marker)) if translation else None
+        checked = checker.check(with_marker(claim_of(translation), sentence.marker))  # an empty one says nothing: None
         return checked if checked is not None and detect_language(checked.claim) == query.lang else None
 
     def _paper_list(self, draft: "Draft") -> Generator[str, None, Answer]:
