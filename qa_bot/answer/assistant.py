@@ -121,7 +121,7 @@ class Judged:
     """What the model's judgment of the evidence decided, and from which sources."""
 
     outcome: Literal["answer", "not_stated", "out_of_corpus"]
-    answering: list[Source]  # the sources that answer the question: the only ones an answer may cite
+    answering: tuple[Source, ...] = ()  # the sources that answer the question: the only ones an answer may cite
 
 
 @dataclass(frozen=True)
@@ -232,14 +232,14 @@ class Assistant:
         sentence of the named paper holds, authors, venue) never gets here; what they found
         answered stays so when the question is not the model's to judge (`_judges_coverage`)."""
         if not self._judges_coverage(query):
-            return Judged("answer", sources)
+            return Judged("answer", tuple(sources))
         judge, question = self.judge, query.text
         answering = [source for source in sources if judge.answers(sources, source.marker, question) >= judge.answers_threshold]
         if answering:
-            return Judged("answer", answering)
+            return Judged("answer", tuple(answering))
         if found.named or judge.about(sources, sources[0].marker, question) >= judge.about_threshold:
-            return Judged("not_stated", [])
-        return Judged("out_of_corpus", [])
+            return Judged("not_stated")
+        return Judged("out_of_corpus")
 
     def _judges_coverage(self, query: Query) -> bool:
         """Whether the model decides if the evidence answers the question: not for what abstracts
