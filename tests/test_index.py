@@ -7,7 +7,7 @@ from scipy import sparse
 
 from qa_bot.search.bilingual import document_terms, query_terms
 from qa_bot.collection.corpus import load_corpus
-from qa_bot.search.index import (Index, build_index, count_terms, index_from_terms, joined_counts, numbered,
+from qa_bot.search.index import (Index, Statistics, build_index, count_terms, index_from_terms, joined_counts, numbered,
                           segment_from_counts, top_k)
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS
@@ -319,3 +319,36 @@ def test_a_beginning_is_known_when_a_live_document_holds_a_term_that_begins_so()
     assert index.knows_beginning("mitoc") and index.knows_beginning("cell")
     assert not index.knows_beginning("okra")  # only a removed document held it
     assert not index.knows_beginning("ce1") and not index.knows_beginning("zzz")
+
+
+# A shard scoring with its collection's statistics (qa_bot.search.shards): the Ray tests compare whole
+# collections; these check the pieces in this process.
+
+def test_the_statistics_of_two_shards_add_up_term_by_term():
+    added = Statistics(4, 40, {"graph": 2, "distil": 1}) + Statistics(3, 20, {"graph": 1, "attack": 2})
+    assert added == Statistics(7, 60, {"graph": 3, "distil": 1, "attack": 2})
+
+
+@pytest.mark.parametrize("variant", ["plus", "l"])
+def test_an_index_scoring_with_its_own_statistics_scores_as_itself(variant):
+    index = index_from_terms(TINY, Settings(bm25_variant=variant, bm25_delta=0.5))
+    terms = ["graph", "distil", "unknown"]
+    view = index.scoring(index.statistics(terms))
+    known = [index.vocabulary[term] for term in terms[:2]]
+    assert np.array_equal(view.idf[known], index.idf[known]) and np.array_equal(view.floor[known], index.floor[known])
+    assert np.array_equal(view.unit_scores([[term] for term in terms]), index.unit_scores([[term] for term in terms]))
+
+
+def test_a_shard_scores_with_each_collection_size_it_is_given_and_normalises_once_for_each():
+    index = index_from_terms(TINY, Settings())
+    statistics = index.statistics(["graph"])
+    larger = Statistics(statistics.documents + 6, statistics.total_length + 30, {"graph": 5})
+    first, second = index.scoring(larger), index.scoring(statistics + Statistics(2, 4, {"graph": 0}))
+    for view, stats in ((first, larger), (second, statistics + Statistics(2, 4, {"graph": 0}))):
+        assert np.array_equal(view.length_norm, index.normalised(stats.documents, stats.total_length)[0])
+    assert index.scoring(larger).length_norm is index.scoring(larger).length_norm  # computed once for a size
+
+
+def test_a_shard_refuses_bm25_okapi():
+    with pytest.raises(ValueError, match=r"^BM25Okapi's IDF floor needs the mean IDF of the whole vocabulary$"):
+        index_from_terms(TINY, Settings(bm25_variant="okapi")).scoring(Statistics(1, 1, {"graph": 1}))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from qa_bot.search.bilingual import query_units
-from qa_bot.search.indexing import MANIFEST, collection_folder, open_collection
+from qa_bot.search.indexing import MANIFEST, Shard, collection_folder, open_collection
 from qa_bot.settings import Settings
 from tests.conftest import SEEDS, write_corpus
 
@@ -248,3 +248,7 @@ def test_the_progress_line_counts_files_and_records_and_estimates_the_time_left(
     [line] = log.getvalue().splitlines()[:1]
     assert line.startswith("qa-bot: reading files 1/4, 250 records, ") and "records/s" in line and "left" in line
     assert log.getvalue().count("\n") == 1  # not a terminal: a line each LOG_SECONDS, not one per file
+
+
+def test_a_shard_is_named_from_one_as_the_user_counts_it():
+    assert [str(Shard(number, 3)) for number in range(3)] == ["shard 1 of 3", "shard 2 of 3", "shard 3 of 3"]
