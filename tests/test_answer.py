@@ -235,6 +235,31 @@ def test_a_question_naming_what_no_abstract_mentions_is_declined_without_the_mod
     assert contract["outcome"] == "out_of_corpus" and model.prompts == [] and model.judged == []
 
 
+def test_a_name_no_abstract_mentions_is_out_of_the_collection_by_the_word_rules(seeds_retriever, settings):
+    """"GraphSketch" begins as words the abstracts use ("graph"), and the rest of the question is covered:
+    the name decides."""
+    question = "How does GraphSketch speed up graph neural network training?"
+    model = FakeModel("GraphSketch samples the graph [1].")
+    found = Assistant(seeds_retriever, model, settings).retrieve(analyse(question))
+    assert found.unknown_names is True and found.outcome == "out_of_corpus" and found.unused_words == ()
+    answer, _ = ask(seeds_retriever, settings, model, question)
+    assert answer.outcome == "out_of_corpus" and model.prompts == [] == model.judged
+
+
+@pytest.mark.parametrize("question", ["Which papers study climate change in image classification?",
+                                      "Which papers study coral reef bleaching?"])
+def test_a_list_of_papers_on_what_the_collection_does_not_cover_is_declined(seeds_retriever, settings, question):
+    answer, _ = ask(seeds_retriever, settings, FakeModel("x [1].", coverage=0.0), question)
+    assert answer.outcome == "out_of_corpus" and answer.path != "listed" and answer.citations == []
+
+
+def test_what_the_word_rules_find_uncovered_is_declined_before_a_model_that_cannot_judge_writes(seeds_retriever,
+                                                                                              settings):
+    model = FakeModel("Climate change blurs images [1].", follows_instructions=False)
+    answer, _ = ask(seeds_retriever, settings, model, "How does climate change affect image classification?")
+    assert answer.outcome == "out_of_corpus" and model.prompts == []
+
+
 def test_a_model_that_cannot_judge_leaves_coverage_to_the_word_rules(seeds_retriever, settings):
     model = FakeModel("MGTAB contains 10,199 expert-annotated users [1].", coverage=0.0, follows_instructions=False)
     answer, _ = ask(seeds_retriever, settings, model, "How many expert-annotated users does MGTAB contain?")

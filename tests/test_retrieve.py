@@ -267,3 +267,9 @@ def test_in_a_large_collection_a_name_identifies_a_paper_when_at_most_a_thousand
     holder = paper_of(retriever, "QUOKKANET")
     assert retriever.corpus.paper_count == 4_000 and len(retriever.papers_holding("QUOKKANET")) == 4
     assert retriever.identifies("QUOKKANET", holder)
+
+
+def test_a_search_of_a_collection_missing_shards_says_which(seeds_retriever, monkeypatch):
+    monkeypatch.setattr(seeds_retriever.index, "missing_shards", ("shard 2 of 3",), raising=False)
+    result = seeds_retriever.search("graph neural network", 3)
+    assert result.hits and result.missing_shards == ("shard 2 of 3",)
